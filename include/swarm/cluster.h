@@ -1,0 +1,87 @@
+/*
+ * libswarm — a node of a swarm cluster, embedded in this process.
+ *
+ * A swarm_cluster_t is a long-lived handle on one node. It owns a private
+ * event-loop thread on which all of the node's state lives; every public call
+ * is marshalled to that thread and waited for (default limit 30 s, see
+ * swarm_cluster_set_call_timeout). All functions are thread-safe: any thread
+ * may use a handle concurrently, except that swarm_cluster_close must be the
+ * last call on it.
+ *
+ * Like dockerd, a freshly opened node is not part of any swarm; it becomes a
+ * manager with swarm_cluster_init. Its state (store, identity) lives under the
+ * StateDir and survives close and reopen.
+ */
+#ifndef SWARM_CLUSTER_H
+#define SWARM_CLUSTER_H
+
+#include "common.h"
+
+SWARM_BEGIN_DECLS
+
+typedef struct swarm_cluster swarm_cluster_t;
+
+/**
+ * Opens a node. `options_json` is a JSON object (NULL or "{}" is allowed only
+ * with "Store":"memory"):
+ *   "StateDir"      directory for the node's state; created (0700) if missing.
+ *                   Required unless "Store" is "memory".
+ *   "ListenAddr"    address for node-to-node traffic, default "0.0.0.0:2377".
+ *   "AdvertiseAddr" address other nodes use to reach this one.
+ *   "Hostname"      hostname this node reports (default: the host's).
+ *   "Store"         store backend name: "lmdb" (default) or "memory", or the
+ *                   name of a backend registered with swarm_store_register.
+ * Unknown keys are rejected (SWARM_EINVALID naming the key).
+ *
+ * On success *out is a new handle, closed with swarm_cluster_close.
+ * Errors: SWARM_EINVALID (bad JSON, unknown or mistyped option),
+ * SWARM_EBUSY (StateDir already open by a node of this process),
+ * SWARM_EIO / SWARM_EBACKEND (cannot create or open the state),
+ * SWARM_ENOMEM. On failure *out is NULL and nothing is left running.
+ */
+SWARM_API int swarm_cluster_open(swarm_cluster_t **out, const char *options_json);
+
+/**
+ * Makes this node the first manager of a new swarm. `request_json` is the
+ * body of Docker's POST /swarm/init ("ListenAddr", "AdvertiseAddr",
+ * "ForceNewCluster", "Spec" {...}, "Availability", ...); NULL means defaults.
+ * Zero or absent Spec values take Swarm's defaults.
+ *
+ * Errors: SWARM_EINVALID (bad request), SWARM_EUNAVAILABLE with Docker's text
+ * "This node is already part of a swarm..." when already in one,
+ * SWARM_ECLOSED, SWARM_ETIMEDOUT.
+ */
+SWARM_API int swarm_cluster_init(swarm_cluster_t *c, const char *request_json);
+
+/**
+ * Docker's GET /swarm object for this cluster (ID, Version, CreatedAt,
+ * UpdatedAt, Spec with defaults filled, JoinTokens...). *out is JSON text
+ * freed with swarm_free. SWARM_EUNAVAILABLE when not a manager.
+ */
+SWARM_API int swarm_cluster_inspect(swarm_cluster_t *c, char **out);
+
+/**
+ * This node's swarm state, like the "Swarm" block of Docker's GET /info:
+ * {"NodeID", "NodeAddr", "LocalNodeState": "inactive"|"active",
+ *  "ControlAvailable", "Error", "Nodes", "Managers", "Cluster"}.
+ * *out is JSON text freed with swarm_free. Works in every state.
+ */
+SWARM_API int swarm_cluster_info(swarm_cluster_t *c, char **out);
+
+/**
+ * Limits how long each later call on this handle waits for the node's loop
+ * (milliseconds, > 0). A call that runs out returns SWARM_ETIMEDOUT; its
+ * effect, if any, may still happen. Returns SWARM_EINVALID for ms <= 0.
+ */
+SWARM_API int swarm_cluster_set_call_timeout(swarm_cluster_t *c, int ms);
+
+/**
+ * Stops the node and frees the handle: the loop thread is joined, the store
+ * closed cleanly. Pending calls from other threads fail with SWARM_ECLOSED.
+ * NULL is allowed. Objects obtained from the handle stay valid.
+ */
+SWARM_API void swarm_cluster_close(swarm_cluster_t *c);
+
+SWARM_END_DECLS
+
+#endif

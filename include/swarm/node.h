@@ -1,0 +1,52 @@
+/*
+ * libswarm — nodes, as Docker's Node object shows them.
+ *
+ * A swarm_node_t is an immutable snapshot owned by the caller (free with
+ * swarm_node_free). Calls need a manager and are thread-safe; getters return
+ * strings borrowed for the handle's life.
+ */
+#ifndef SWARM_NODE_H
+#define SWARM_NODE_H
+
+#include "cluster.h"
+
+SWARM_BEGIN_DECLS
+
+typedef struct swarm_node swarm_node_t;
+
+/**
+ * Finds a node by full ID, hostname, or unique ID prefix; "self" is this node.
+ * Errors: SWARM_ENOTFOUND ("node X not found"), SWARM_EINVALID (ambiguous),
+ * SWARM_EUNAVAILABLE.
+ */
+SWARM_API int swarm_node_get(swarm_cluster_t *c, const char *id_or_name, swarm_node_t **out);
+
+/**
+ * Lists nodes, sorted by hostname. Filters (Docker's forms, see
+ * swarm_service_list): "id", "name" (hostname prefix), "role", "membership",
+ * "label", "node.label". Free with swarm_node_list_free.
+ */
+SWARM_API int swarm_node_list(swarm_cluster_t *c, const char *filters_json,
+                              swarm_node_t ***out, size_t *count);
+
+SWARM_API const char *swarm_node_id(const swarm_node_t *n);
+SWARM_API uint64_t swarm_node_version(const swarm_node_t *n);
+SWARM_API const char *swarm_node_hostname(const swarm_node_t *n);
+/** "manager" or "worker". */
+SWARM_API const char *swarm_node_role(const swarm_node_t *n);
+/** "active", "pause" or "drain". */
+SWARM_API const char *swarm_node_availability(const swarm_node_t *n);
+/** "ready", "down", "unknown" or "disconnected". */
+SWARM_API const char *swarm_node_state(const swarm_node_t *n);
+/** 1 if this node is the Raft leader, else 0. */
+SWARM_API int swarm_node_is_leader(const swarm_node_t *n);
+
+/** The Docker-shaped Node object as JSON text; free with swarm_free. */
+SWARM_API char *swarm_node_json(const swarm_node_t *n);
+
+SWARM_API void swarm_node_free(swarm_node_t *n);
+SWARM_API void swarm_node_list_free(swarm_node_t **list, size_t count);
+
+SWARM_END_DECLS
+
+#endif

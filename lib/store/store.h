@@ -1,0 +1,142 @@
+/*
+ * The store engine: Docker-shaped objects (jansson values) kept in a backend
+ * (include/swarm/sys/store.h), with versions, unique names, secondary indexes,
+ * atomic multi-action writes and watches.
+ *
+ * Threading: one store belongs to one node's loop thread; nothing here locks.
+ *
+ * Layout in the backend (tables):
+ *   "<kind>"            ID -> object JSON text (compact)
+ *   "<kind>.name"       name -> ID  (services, networks, secrets, configs: Spec.Name;
+ *                                    nodes: none; clusters: Spec.Name)
+ *   "task.service"      "<ServiceID>\0<ID>" -> ""
+ *   "task.node"         "<NodeID>\0<ID>" -> ""
+ *   "task.desired"      "<desired state name>\0<ID>" -> ""
+ *   "meta"              "index" -> last applied index (decimal text)
+ */
+#ifndef SWARM_STORE_H
+#define SWARM_STORE_H
+
+#include "core/error.h"
+#include "swarm/sys/store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef enum swarm__kind {
+    SWARM__KIND_CLUSTER = 0,
+    SWARM__KIND_NODE,
+    SWARM__KIND_SERVICE,
+    SWARM__KIND_TASK,
+    SWARM__KIND_NETWORK,
+    SWARM__KIND_SECRET,
+    SWARM__KIND_CONFIG,
+    SWARM__KIND_COUNT
+} swarm__kind;
+
+const char *swarm__kind_name(swarm__kind k); /* "cluster", "node", "service", ... */
+int swarm__kind_parse(swarm__kind *out, const char *name);
+
+typedef enum swarm__op {
+    SWARM__OP_CREATE = 1, /* object must not exist (ID) and its name must be free */
+    SWARM__OP_UPDATE = 2, /* object must exist; if expect_version != 0 it must match */
+    SWARM__OP_DELETE = 3  /* object must exist; if expect_version != 0 it must match */
+} swarm__op;
+
+/*
+ * One store action. `object` is the whole object (with "ID"); for deletes
+ * only its "ID" is read. The engine sets "Version.Index" to the write's index
+ * on creates and updates; CreatedAt/UpdatedAt are the proposer's business
+ * (they must be in the object, so that every replica applies the same bytes).
+ */
+typedef struct swarm__action {
+    swarm__op op;
+    swarm__kind kind;
+    json_t *object;          /* owned reference */
+    uint64_t expect_version; /* 0 = don't check */
+} swarm__action;
+
+void swarm__actions_free(swarm__action *a, size_t n); /* decrefs objects, frees the array */
+
+/* Wire form of an action list (for proposals / the Raft log). */
+int swarm__actions_encode(const swarm__action *a, size_t n, char **out, size_t *out_len, swarm__err *e);
+int swarm__actions_decode(swarm__action **out, size_t *n, const void *buf, size_t len, swarm__err *e);
+
+typedef struct swarm__store swarm__store;
+
+/* Takes ownership of backend (freed by close, or on failure). */
+int swarm__store_open(swarm__store **out, struct swarm_store_backend *backend, swarm__err *e);
+void swarm__store_close(swarm__store *s); /* NULL allowed; no watch callbacks are called */
+
+/* Index of the last applied write (0 for a new store). */
+uint64_t swarm__store_index(const swarm__store *s);
+
+/*
+ * Applies a write atomically at `index` (> swarm__store_index, else the call is
+ * a no-op returning 0: replays are idempotent). Checks, in order for each
+ * action: existence, expected version (SWARM_ECONFLICT "update out of
+ * sequence"), unique name (SWARM_EEXISTS "name conflicts with an existing
+ * object"), and fails the whole list on the first problem with nothing
+ * written except the applied index. On success, queues watch events.
+ * Returns 0, the rejection code (with e), or SWARM_EBACKEND/EIO on backend
+ * failure (nothing written).
+ */
+int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, size_t n, swarm__err *e);
+
+/* ---------------------------------------------------------------- reads */
+
+typedef struct swarm__snap swarm__snap; /* a read snapshot */
+
+int swarm__snap_begin(swarm__store *s, swarm__snap **out, swarm__err *e);
+void swarm__snap_end(swarm__snap *v); /* NULL allowed */
+
+/* New reference to the object with this exact ID, or NULL (not found / error in e). */
+json_t *swarm__snap_get(swarm__snap *v, swarm__kind k, const char *id);
+
+/* By exact name (kinds with a name index). NULL if none. */
+json_t *swarm__snap_get_by_name(swarm__snap *v, swarm__kind k, const char *name);
+
+/*
+ * Resolves a user reference as Docker does: exact ID, then exact name, then
+ * unique ID prefix. SWARM_ENOTFOUND or SWARM_EINVALID (ambiguous prefix) with
+ * the message "<kind> X not found" / "<kind> X is ambiguous (N matches found)".
+ */
+int swarm__snap_lookup(swarm__snap *v, swarm__kind k, const char *ref, json_t **out, swarm__err *e);
+
+/*
+ * Lists objects: all of a kind (index NULL), or tasks by an index
+ * ("service", "node", "desired") equal to value. *out is a JSON array (new
+ * reference) in key order.
+ */
+int swarm__snap_list(swarm__snap *v, swarm__kind k, const char *index, const char *value, json_t **out,
+                     swarm__err *e);
+
+/* ---------------------------------------------------------------- watches */
+
+typedef struct swarm__event {
+    swarm__op op;
+    swarm__kind kind;
+    uint64_t index;
+    const json_t *object; /* new object (for deletes: the deleted one) */
+    const json_t *old;    /* previous object for updates and deletes, else NULL */
+} swarm__event;
+
+/* Must not call swarm__store_apply synchronously; may unwatch itself. */
+typedef void (*swarm__watch_cb)(const swarm__event *ev, void *payload);
+typedef struct swarm__watch swarm__watch;
+
+/* kinds_mask: bit (1u << kind) per kind wanted; 0 = all. */
+int swarm__store_watch(swarm__store *s, unsigned kinds_mask, swarm__watch_cb cb, void *payload,
+                       swarm__watch **out);
+void swarm__store_unwatch(swarm__store *s, swarm__watch *w);
+
+/*
+ * Events are queued by a successful apply and delivered, in commit order,
+ * only by swarm__store_deliver (the node calls it on its loop after the
+ * write's caller returned). `notify` is called from apply when the queue goes
+ * from empty to non-empty, so the node can schedule delivery.
+ */
+void swarm__store_set_notify(swarm__store *s, void (*notify)(void *payload), void *payload);
+void swarm__store_deliver(swarm__store *s);
+
+#endif
