@@ -71,6 +71,24 @@ void swarm__store_close(swarm__store *s); /* NULL allowed; no watch callbacks ar
 /* Index of the last applied write (0 for a new store). */
 uint64_t swarm__store_index(const swarm__store *s);
 
+/* Name of the store's backend ("lmdb", "memory", ...); borrowed. */
+const char *swarm__store_backend_name(const swarm__store *s);
+
+/*
+ * Makes a backend by its registered name (swarm_store_register; "lmdb" and
+ * "memory" are built in) for the node whose state lives in state_dir.
+ * SWARM_EINVALID "unknown store backend \"X\"", or the factory's error.
+ * Thread-safe.
+ */
+int swarm__store_backend_create(const char *name, const char *state_dir, struct swarm_store_backend **out,
+                                swarm__err *e);
+
+/* Checks a backend's version and methods: 0 or SWARM_EBACKEND. */
+int swarm__store_backend_check(const struct swarm_store_backend *b, swarm__err *e);
+
+/* 1 if a backend of that name is registered (built-ins included). Thread-safe. */
+int swarm__store_backend_known(const char *name);
+
 /*
  * Applies a write atomically at `index` (> swarm__store_index, else the call is
  * a no-op returning 0: replays are idempotent). Checks, in order for each
@@ -82,6 +100,23 @@ uint64_t swarm__store_index(const swarm__store *s);
  * failure (nothing written).
  */
 int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, size_t n, swarm__err *e);
+
+/*
+ * Engine notes (lib/store/store.c):
+ * - Names are unique per kind regardless of ASCII case, as in SwarmKit's
+ *   name index ("Web" conflicts with "web"); get_by_name is case-insensitive
+ *   too. A missing or empty Spec.Name is not indexed. Nodes and tasks have no
+ *   name index.
+ * - IDs, names and the indexed task fields are limited to 240 bytes (longer
+ *   ones are rejected with SWARM_EINVALID, on every backend alike).
+ * - A rejected write (SWARM_EINVALID/ENOTFOUND/EEXISTS/ECONFLICT) still
+ *   consumes its index; a backend failure (SWARM_EIO/EBACKEND/ENOMEM) does
+ *   not, so the caller may retry it.
+ * - Snapshots may nest (they share one backend read transaction). A backend
+ *   sees one transaction at a time, so apply fails with SWARM_EBUSY while any
+ *   snapshot is open: end snapshots before returning to the loop.
+ * - swarm__snap_get/get_by_name report errors through swarm_error_last().
+ */
 
 /* ---------------------------------------------------------------- reads */
 
@@ -138,5 +173,19 @@ void swarm__store_unwatch(swarm__store *s, swarm__watch *w);
  */
 void swarm__store_set_notify(swarm__store *s, void (*notify)(void *payload), void *payload);
 void swarm__store_deliver(swarm__store *s);
+/*
+ * Watch semantics (store.c):
+ * - A watch sees the writes applied after it was made (index > the store's
+ *   index at swarm__store_watch), even if earlier events are still queued:
+ *   a snapshot read together with the watch never gets duplicated events.
+ * - deliver runs until the queue is empty: events of writes applied during
+ *   delivery are delivered by the same call (and notify is not called for
+ *   them). A nested deliver call from a callback returns at once.
+ * - A callback may unwatch itself or any other watch; an unwatched watch gets
+ *   no further events, even of the event being delivered.
+ * - With no live watch, apply queues nothing. swarm__store_watch returns
+ *   SWARM_EINVALID (NULL cb) or SWARM_ENOMEM through swarm_error_last();
+ *   out may be NULL (the watch then lives until close).
+ */
 
 #endif

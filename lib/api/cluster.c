@@ -1,0 +1,140 @@
+/* Public entry points for the node handle: open, init, inspect, info, close. */
+#include "api/handle.h"
+
+#include "core/error.h"
+#include "core/json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SWARM_VERSION_STRING
+#define SWARM_VERSION_STRING "0.0.0"
+#endif
+
+#define DEFAULT_TIMEOUT_MS 30000
+
+const char *swarm_version(void)
+{
+    return SWARM_VERSION_STRING;
+}
+
+void swarm_free(void *ptr)
+{
+    free(ptr);
+}
+
+int swarm__api_require(const void *p, const char *what)
+{
+    if (p == NULL)
+        return swarm__error_set(SWARM_EINVALID, "%s: must not be NULL", what);
+    return 0;
+}
+
+int swarm__api_call(swarm_cluster_t *c, const char *method, json_t *request, json_t **result)
+{
+    if (result)
+        *result = NULL;
+    char *params = request ? swarm__json_dump(request) : NULL;
+    if (request && params == NULL)
+        return swarm__error_nomem();
+    char *text = NULL;
+    int rc = swarm__engine_rpc(c->engine, method, params, &text, atomic_load(&c->timeout_ms));
+    free(params);
+    if (rc != 0)
+        return rc;
+    if (result) {
+        json_error_t err;
+        *result = json_loads(text, JSON_DECODE_ANY, &err);
+        if (*result == NULL) {
+            free(text);
+            return swarm__error_set(SWARM_EBACKEND, "%s: malformed reply: %s", method, err.text);
+        }
+    }
+    free(text);
+    return 0;
+}
+
+int swarm_cluster_open(swarm_cluster_t **out, const char *options_json)
+{
+    int rc = swarm__api_require(out, "out");
+    if (rc)
+        return rc;
+    *out = NULL;
+    swarm_cluster_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return swarm__error_nomem();
+    atomic_init(&c->timeout_ms, DEFAULT_TIMEOUT_MS);
+    rc = swarm__engine_open(&c->engine, options_json);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int swarm_cluster_init(swarm_cluster_t *c, const char *request_json)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc)
+        return rc;
+    json_t *req = NULL;
+    if (request_json) {
+        req = swarm__json_parse(request_json, "init request");
+        if (req == NULL)
+            return swarm_error_last()->code;
+        if (!json_is_object(req)) {
+            json_decref(req);
+            return swarm__error_set(SWARM_EINVALID, "init request: must be a JSON object");
+        }
+    }
+    rc = swarm__api_call(c, "SwarmInit", req, NULL);
+    json_decref(req);
+    return rc;
+}
+
+static int call_text(swarm_cluster_t *c, const char *method, char **out)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc == 0)
+        rc = swarm__api_require(out, "out");
+    if (rc)
+        return rc;
+    *out = NULL;
+    json_t *result;
+    rc = swarm__api_call(c, method, NULL, &result);
+    if (rc != 0)
+        return rc;
+    *out = swarm__json_dump_pretty(result);
+    json_decref(result);
+    return *out ? 0 : swarm__error_nomem();
+}
+
+int swarm_cluster_inspect(swarm_cluster_t *c, char **out)
+{
+    return call_text(c, "SwarmInspect", out);
+}
+
+int swarm_cluster_info(swarm_cluster_t *c, char **out)
+{
+    return call_text(c, "Info", out);
+}
+
+int swarm_cluster_set_call_timeout(swarm_cluster_t *c, int ms)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc)
+        return rc;
+    if (ms <= 0)
+        return swarm__error_set(SWARM_EINVALID, "timeout: must be > 0 milliseconds, got %d", ms);
+    atomic_store(&c->timeout_ms, ms);
+    return 0;
+}
+
+void swarm_cluster_close(swarm_cluster_t *c)
+{
+    if (c == NULL)
+        return;
+    swarm__engine_close(c->engine);
+    free(c);
+}
