@@ -42,6 +42,28 @@ typedef struct swarm_cluster swarm_cluster_t;
 SWARM_API int swarm_cluster_open(swarm_cluster_t **out, const char *options_json);
 
 /**
+ * Connects to a node served by another process (for example swarmd) instead
+ * of embedding one. `url` is "unix:///path/to/swarmd.sock". The handle then
+ * accepts every call an embedded one does, except swarm_cluster_serve; each
+ * call is sent over the socket and waited for (see
+ * swarm_cluster_set_call_timeout). The connection is made lazily and
+ * re-made after the server restarts.
+ * Errors: SWARM_EINVALID (bad URL), SWARM_EUNAVAILABLE (nothing listening:
+ * "Cannot connect to the swarm daemon at unix:///path. Is swarmd running?").
+ */
+SWARM_API int swarm_cluster_connect(swarm_cluster_t **out, const char *url);
+
+/**
+ * Serves this embedded node's API on a local control socket, for
+ * swarm_cluster_connect clients in other processes. `url` is
+ * "unix:///path"; the socket is created with mode 0600 and only clients
+ * running as the same user (or root) are answered. Serving stops at
+ * swarm_cluster_close. SWARM_EBUSY if the path is in use by a live server,
+ * SWARM_ENOTSUPPORTED on a connected (client) handle.
+ */
+SWARM_API int swarm_cluster_serve(swarm_cluster_t *c, const char *url);
+
+/**
  * Makes this node the first manager of a new swarm. `request_json` is the
  * body of Docker's POST /swarm/init ("ListenAddr", "AdvertiseAddr",
  * "ForceNewCluster", "Spec" {...}, "Availability", ...); NULL means defaults.

@@ -128,6 +128,9 @@ int swarm__time_parse(int64_t *out, const char *text)
     }
     if (*s != '\0')
         return SWARM_EINVALID;
+    /* Beyond these years nanoseconds since 1970 overflow int64. */
+    if (year < 1678 || year > 2261)
+        return SWARM_EINVALID;
     tm.tm_year = year - 1900;
     tm.tm_mon = mon - 1;
     tm.tm_mday = day;

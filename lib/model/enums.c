@@ -123,13 +123,14 @@ static int name_char(char c)
 
 int swarm__name_valid(const char *name)
 {
+    /* SwarmKit's rule: alphanumeric runs joined by '-' or '_', at most 63 characters. */
     if (name == NULL || !name_char(name[0]))
         return 0;
     size_t n = strlen(name);
-    if (n > 63)
+    if (n > 63 || !name_char(name[n - 1]))
         return 0;
     for (size_t i = 1; i < n; i++)
-        if (!name_char(name[i]) && name[i] != '_' && name[i] != '.' && name[i] != '-')
+        if (!name_char(name[i]) && name[i] != '_' && name[i] != '-')
             return 0;
     return 1;
 }

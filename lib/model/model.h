@@ -263,7 +263,7 @@ void swarm__cluster_free(swarm__cluster *c);
 /* Fills defaults into a Swarm Spec (POST /swarm/init "Spec"), validating values. */
 int swarm__cluster_spec_validate(json_t *spec, swarm__err *e);
 
-/* Service names: as Docker's, [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 characters. */
+/* Service names: as SwarmKit's, alphanumeric runs joined by '-' or '_' (^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$), at most 63 characters. */
 int swarm__name_valid(const char *name);
 
 #endif

@@ -191,7 +191,9 @@ static void test_model__name_valid(void)
 {
     CHECK(swarm__name_valid("web"));
     CHECK(swarm__name_valid("st_web"));
-    CHECK(swarm__name_valid("a.b-c_d9"));
+    CHECK(swarm__name_valid("a-b-c_d9"));
+    CHECK(!swarm__name_valid("a.b")); /* SwarmKit allows no dots */
+    CHECK(!swarm__name_valid("web-"));
     CHECK(swarm__name_valid("0"));
     CHECK(swarm__name_valid("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123")); /* 63 */
     CHECK(!swarm__name_valid("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234"));
