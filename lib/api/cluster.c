@@ -38,7 +38,9 @@ int swarm__api_call(swarm_cluster_t *c, const char *method, json_t *request, jso
     if (request && params == NULL)
         return swarm__error_nomem();
     char *text = NULL;
-    int rc = swarm__engine_rpc(c->engine, method, params, &text, atomic_load(&c->timeout_ms));
+    int timeout = atomic_load(&c->timeout_ms);
+    int rc = c->engine ? swarm__engine_rpc(c->engine, method, params, &text, timeout)
+                       : swarm__client_rpc(c->client, method, params, &text, timeout);
     free(params);
     if (rc != 0)
         return rc;
@@ -71,6 +73,37 @@ int swarm_cluster_open(swarm_cluster_t **out, const char *options_json)
     }
     *out = c;
     return 0;
+}
+
+int swarm_cluster_connect(swarm_cluster_t **out, const char *url)
+{
+    int rc = swarm__api_require(out, "out");
+    if (rc)
+        return rc;
+    *out = NULL;
+    swarm_cluster_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return swarm__error_nomem();
+    atomic_init(&c->timeout_ms, DEFAULT_TIMEOUT_MS);
+    rc = swarm__client_new(&c->client, url);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int swarm_cluster_serve(swarm_cluster_t *c, const char *url)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc)
+        return rc;
+    if (c->engine == NULL)
+        return swarm__error_set(SWARM_ENOTSUPPORTED, "only an embedded node can serve a control socket");
+    if (c->server != NULL)
+        return swarm__error_set(SWARM_EBUSY, "this node already serves a control socket");
+    return swarm__server_start(&c->server, c->engine, url);
 }
 
 int swarm_cluster_init(swarm_cluster_t *c, const char *request_json)
@@ -135,6 +168,8 @@ void swarm_cluster_close(swarm_cluster_t *c)
 {
     if (c == NULL)
         return;
+    swarm__server_stop(c->server);
     swarm__engine_close(c->engine);
+    swarm__client_free(c->client);
     free(c);
 }

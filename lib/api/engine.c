@@ -5,13 +5,18 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "agent/agent.h"
+#include "agent/runtime.h"
 #include "manager/controlapi/controlapi.h"
+#include "manager/manager.h"
+#include "manager/scheduler/scheduler.h"
 #include "model/model.h"
 #include "raft/proposer.h"
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -30,7 +35,12 @@ struct swarm__engine {
     char *advertise_addr;
     char *hostname;
     char *store_name;
+    char *runtime_name;
+    char *scheduler_name;
+    char *tmp_dir;     /* runtime state of a node without a StateDir, removed at close */
     /* loop-thread state */
+    swarm__manager *manager;
+    swarm__agent *agent;
     swarm__store *store;
     swarm__proposer *proposer;
     struct event *deliver_ev;
@@ -132,7 +142,8 @@ static int parse_options(swarm__engine *eng, const char *options_json)
         rc = swarm__error_set(SWARM_EINVALID, "options: must be a JSON object");
         goto out;
     }
-    static const char *const known[] = {"StateDir", "ListenAddr", "AdvertiseAddr", "Hostname", "Store", NULL};
+    static const char *const known[] = {"StateDir", "ListenAddr", "AdvertiseAddr", "Hostname",
+                                        "Store",    "Runtime",    "Scheduler",     NULL};
     const char *key;
     json_t *val;
     json_object_foreach(opts, key, val) {
@@ -142,15 +153,30 @@ static int parse_options(swarm__engine *eng, const char *options_json)
         if (!ok) {
             rc = swarm__error_set(SWARM_EINVALID,
                                   "options: unknown key \"%s\" (known: StateDir, ListenAddr, AdvertiseAddr, "
-                                  "Hostname, Store)",
+                                  "Hostname, Store, Runtime, Scheduler)",
                                   key);
             goto out;
         }
     }
     if ((rc = opt_string(opts, "StateDir", &eng->state_dir)) || (rc = opt_string(opts, "ListenAddr", &eng->listen_addr)) ||
         (rc = opt_string(opts, "AdvertiseAddr", &eng->advertise_addr)) ||
-        (rc = opt_string(opts, "Hostname", &eng->hostname)) || (rc = opt_string(opts, "Store", &eng->store_name)))
+        (rc = opt_string(opts, "Hostname", &eng->hostname)) || (rc = opt_string(opts, "Store", &eng->store_name)) ||
+        (rc = opt_string(opts, "Runtime", &eng->runtime_name)) ||
+        (rc = opt_string(opts, "Scheduler", &eng->scheduler_name)))
         goto out;
+    if (eng->runtime_name && !swarm__runtime_known(eng->runtime_name)) {
+        rc = swarm__error_set(SWARM_EINVALID, "options: unknown runtime \"%s\"", eng->runtime_name);
+        goto out;
+    }
+    if (eng->scheduler_name) {
+        swarm__scheduler *probe = NULL;
+        swarm__err se;
+        if (swarm__scheduler_new(&probe, eng->scheduler_name, &se) != 0) {
+            rc = swarm__error_set(se.code, "options: %s", se.message);
+            goto out;
+        }
+        swarm__scheduler_free(probe);
+    }
     if (eng->store_name == NULL && (eng->store_name = strdup("lmdb")) == NULL) {
         rc = swarm__error_nomem();
         goto out;
@@ -254,6 +280,23 @@ static void identity_load(swarm__engine *eng)
     }
 }
 
+/* Removes a directory tree (the runtime dir of a node without a StateDir). */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void remove_tree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ------------------------------------------------------------ calls */
 
 typedef struct rpc_call {
@@ -312,6 +355,38 @@ static json_t *self_node(swarm__engine *eng, const json_t *req, const char *now)
                      "Leader", 1, "Reachability", "reachable", "Addr", eng->advertise_addr);
 }
 
+static void remove_tree(const char *path);
+
+/* Starts what an active manager runs: orchestrators, scheduler, dispatcher, and this node's agent. */
+static int start_roles(swarm__engine *eng, swarm__err *e)
+{
+    if (eng->manager)
+        return 0;
+    const char *dir = eng->state_dir;
+    if (dir == NULL) {
+        if (eng->tmp_dir == NULL) {
+            char tmpl[] = "/tmp/libswarm-node-XXXXXX";
+            if (mkdtemp(tmpl) == NULL || (eng->tmp_dir = strdup(tmpl)) == NULL)
+                return swarm__err_set(e, SWARM_EIO, "cannot make a runtime directory: %s", strerror(errno));
+        }
+        dir = eng->tmp_dir;
+    }
+    int rc = swarm__manager_start(&eng->manager, swarm__loop_base(eng->loop), eng->store, eng->proposer, eng->clock,
+                                  eng->scheduler_name, e);
+    if (rc == 0)
+        rc = swarm__agent_start(&eng->agent, swarm__loop_base(eng->loop), eng->clock, eng->runtime_name, dir,
+                                eng->node_id, e);
+    if (rc == 0)
+        rc = swarm__agent_attach(eng->agent, swarm__manager_dispatcher(eng->manager), e);
+    if (rc != 0) {
+        swarm__agent_stop(eng->agent);
+        eng->agent = NULL;
+        swarm__manager_stop(eng->manager);
+        eng->manager = NULL;
+    }
+    return rc;
+}
+
 typedef struct init_ctx {
     swarm__engine *eng;
     rpc_call *call;
@@ -330,6 +405,9 @@ static void init_applied(void *payload, int rc, const swarm__err *err, uint64_t 
         eng->active = 1;
         swarm__log_info("engine", "swarm initialized: node %s is the manager of cluster %s", eng->node_id,
                         eng->cluster_id);
+        swarm__err e;
+        if (start_roles(eng, &e) != 0)
+            swarm__log_error("engine", "cannot start the manager: %s", e.message);
         rpc_reply(ctx->call, 0, NULL, json_pack("{s:s}", "NodeID", eng->node_id));
     }
     free(ctx);
@@ -609,6 +687,8 @@ static void attach_run(swarm__call *c)
         eng->api.clock = eng->clock;
         eng->api.self_node_id = eng->node_id;
         identity_load(eng);
+        if (eng->active)
+            rc = start_roles(eng, &e);
     }
     swarm__call_done(c, rc, &e);
 }
@@ -621,9 +701,15 @@ static void attach_destroy(swarm__call *c)
 static void teardown(void *payload)
 {
     swarm__engine *eng = payload;
+    /* Agent first (its tasks keep running), then pending proposals fail,
+     * then the components that were waiting on them go. */
+    swarm__agent_stop(eng->agent);
+    eng->agent = NULL;
     if (eng->proposer)
         eng->proposer->close(eng->proposer);
     eng->proposer = NULL;
+    swarm__manager_stop(eng->manager);
+    eng->manager = NULL;
     if (eng->deliver_ev)
         event_free(eng->deliver_ev);
     eng->deliver_ev = NULL;
@@ -638,6 +724,12 @@ static void engine_free(swarm__engine *eng)
     free(eng->advertise_addr);
     free(eng->hostname);
     free(eng->store_name);
+    free(eng->runtime_name);
+    free(eng->scheduler_name);
+    if (eng->tmp_dir) {
+        remove_tree(eng->tmp_dir);
+        free(eng->tmp_dir);
+    }
     free(eng);
 }
 

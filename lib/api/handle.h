@@ -2,6 +2,7 @@
 #ifndef SWARM_API_HANDLE_H
 #define SWARM_API_HANDLE_H
 
+#include "api/control.h"
 #include "api/engine.h"
 #include "swarm/swarm.h"
 
@@ -9,7 +10,9 @@
 #include <stdatomic.h>
 
 struct swarm_cluster {
-    swarm__engine *engine;
+    swarm__engine *engine; /* embedded node, or NULL */
+    swarm__client *client; /* connected to another process, or NULL */
+    swarm__server *server; /* control socket served by an embedded node */
     atomic_int timeout_ms;
 };
 

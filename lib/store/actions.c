@@ -50,7 +50,7 @@ int swarm__actions_encode(const swarm__action *a, size_t n, char **out, size_t *
     if (root == NULL)
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        if (a[i].op < SWARM__OP_CREATE || a[i].op > SWARM__OP_DELETE || (unsigned)a[i].kind >= SWARM__KIND_COUNT ||
+        if (a[i].op < SWARM__OP_CREATE || a[i].op > SWARM__OP_PATCH || (unsigned)a[i].kind >= SWARM__KIND_COUNT ||
             !json_is_object(a[i].object) || a[i].expect_version > (uint64_t)INT64_MAX) {
             json_decref(root);
             return swarm__err_set(e, SWARM_EINVALID, "actions: action %zu is malformed", i);
@@ -86,7 +86,7 @@ static int decode_one(swarm__action *act, json_t *item, size_t i, swarm__err *e)
     json_t *op = json_object_get(item, "op"), *k = json_object_get(item, "k");
     json_t *o = json_object_get(item, "o"), *ev = json_object_get(item, "ev");
     if (!json_is_integer(op) || json_integer_value(op) < SWARM__OP_CREATE ||
-        json_integer_value(op) > SWARM__OP_DELETE)
+        json_integer_value(op) > SWARM__OP_PATCH)
         return swarm__err_set(e, SWARM_EINVALID, "actions: action %zu: bad op", i);
     swarm__kind kind;
     if (!json_is_string(k) || swarm__kind_parse(&kind, json_string_value(k)) != 0)

@@ -320,7 +320,7 @@ static int indexed_fields(apply_ctx *c, swarm__kind k, const json_t *obj, const 
 
 static int apply_one(apply_ctx *c, const swarm__action *a, queued *ev)
 {
-    if (a->op < SWARM__OP_CREATE || a->op > SWARM__OP_DELETE)
+    if (a->op < SWARM__OP_CREATE || a->op > SWARM__OP_PATCH)
         return REJECT(c, SWARM_EINVALID, "store: bad action op %d", (int)a->op);
     if ((unsigned)a->kind >= SWARM__KIND_COUNT)
         return REJECT(c, SWARM_EINVALID, "store: bad object kind %d", (int)a->kind);
@@ -366,7 +366,23 @@ static int apply_one(apply_ctx *c, const swarm__action *a, queued *ev)
     if (a->op == SWARM__OP_DELETE) {
         rc = del_key(c, kind, id, strlen(id));
     } else {
-        obj = json_deep_copy(a->object);
+        if (a->op == SWARM__OP_PATCH) {
+            obj = json_deep_copy(old);
+            const char *key;
+            json_t *val;
+            json_object_foreach(a->object, key, val) {
+                if (obj == NULL || strcmp(key, "ID") == 0 || strcmp(key, "Version") == 0)
+                    continue;
+                if (json_is_null(val))
+                    json_object_del(obj, key);
+                else if (json_object_set(obj, key, val) != 0) {
+                    json_decref(obj);
+                    obj = NULL;
+                }
+            }
+        } else {
+            obj = json_deep_copy(a->object);
+        }
         json_t *ver = obj ? json_object_get(obj, "Version") : NULL;
         if (obj != NULL && !json_is_object(ver)) {
             ver = json_object();
@@ -397,7 +413,7 @@ static int apply_one(apply_ctx *c, const swarm__action *a, queued *ev)
     if (rc != 0)
         goto done;
 
-    ev->op = a->op;
+    ev->op = a->op == SWARM__OP_PATCH ? SWARM__OP_UPDATE : a->op;
     ev->kind = a->kind;
     ev->index = c->index;
     if (a->op == SWARM__OP_DELETE) {

@@ -40,7 +40,15 @@ int swarm__kind_parse(swarm__kind *out, const char *name);
 typedef enum swarm__op {
     SWARM__OP_CREATE = 1, /* object must not exist (ID) and its name must be free */
     SWARM__OP_UPDATE = 2, /* object must exist; if expect_version != 0 it must match */
-    SWARM__OP_DELETE = 3  /* object must exist; if expect_version != 0 it must match */
+    SWARM__OP_DELETE = 3, /* object must exist; if expect_version != 0 it must match */
+    /*
+     * Object must exist; if expect_version != 0 it must match. The action's
+     * object holds "ID" and the top-level fields to replace (JSON null removes
+     * a field); the rest of the stored object is kept. Lets components that
+     * own different fields (DesiredState vs Status) write without clobbering
+     * each other. Watchers see it as SWARM__OP_UPDATE.
+     */
+    SWARM__OP_PATCH = 4
 } swarm__op;
 
 /*

@@ -11,7 +11,8 @@ static char options[512];
 
 static swarm_cluster_t *open_node(const char *dir)
 {
-    snprintf(options, sizeof options, "{\"StateDir\": \"%s\", \"ListenAddr\": \"127.0.0.1:2377\"}", dir);
+    snprintf(options, sizeof options,
+             "{\"StateDir\": \"%s\", \"ListenAddr\": \"127.0.0.1:2377\", \"Runtime\": \"fake\"}", dir);
     swarm_cluster_t *c = NULL;
     CHECK_INT(swarm_cluster_open(&c, options), 0);
     return c;
@@ -72,7 +73,7 @@ static void test_open__same_dir_twice_is_busy(void)
 static void test_open__memory_store(void)
 {
     swarm_cluster_t *c = NULL;
-    CHECK_INT(swarm_cluster_open(&c, "{\"Store\": \"memory\", \"Hostname\": \"mem1\"}"), 0);
+    CHECK_INT(swarm_cluster_open(&c, "{\"Store\": \"memory\", \"Hostname\": \"mem1\", \"Runtime\": \"fake\"}"), 0);
     CHECK_INT(swarm_cluster_init(c, NULL), 0);
     CHECK_INT(swarm_service_create(c, WEB, NULL), 0);
     CHECK_INT(count_services(c, NULL), 1);

@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import unittest
 
 import swarm
@@ -14,7 +15,7 @@ WEB = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}
 class BindingTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="swarm-py-")
-        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Hostname="py1")
+        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Hostname="py1", Runtime="fake")
 
     def tearDown(self):
         self.cluster.close()
@@ -55,7 +56,14 @@ class BindingTest(unittest.TestCase):
         self.assertGreater(scaled.version, web.version)
         with self.assertRaises(swarm.Conflict):
             web.scale(2)  # stale snapshot
-        self.assertEqual(scaled.tasks(), [])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            tasks = scaled.tasks(**{"desired-state": ["running"]})
+            if len(tasks) == 4 and all(t.state == "running" for t in tasks):
+                break
+            time.sleep(0.02)
+        self.assertEqual(sorted(t.slot for t in tasks), [1, 2, 3, 4])
+        self.assertTrue(all(t.node_id == node_id for t in tasks))
         scaled.remove()
         with self.assertRaises(swarm.NotFound) as cm:
             self.cluster.services.get("web")
@@ -107,7 +115,7 @@ class BindingTest(unittest.TestCase):
         self.cluster.close()
         with self.assertRaises(swarm.Closed):
             self.cluster.services.list()
-        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"))
+        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Runtime="fake")
         self.assertEqual(self.cluster.services.get("web").name, "web")
 
 

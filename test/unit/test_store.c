@@ -286,6 +286,27 @@ static void create_get_update_delete(const char *kind)
     swarm__store_close(s);
 }
 
+BOTH(patch_keeps_other_fields)
+static void patch_keeps_other_fields(const char *kind)
+{
+    swarm__store *s = open_store(kind, NULL);
+    APPLY_OK(s, 1, A(SWARM__OP_CREATE, SWARM__KIND_TASK, TASK("t1", "s1", "n1", "running"), 0));
+    /* Two writers, each owning a field, neither checking the version: both changes survive. */
+    APPLY_OK(s, 2, A(SWARM__OP_PATCH, SWARM__KIND_TASK, "{\"ID\":\"t1\",\"Status\":{\"State\":\"running\"}}", 0));
+    APPLY_OK(s, 3, A(SWARM__OP_PATCH, SWARM__KIND_TASK, "{\"ID\":\"t1\",\"DesiredState\":\"shutdown\"}", 0));
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t1"), "Status.State"), "running");
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t1"), "DesiredState"), "shutdown");
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t1"), "NodeID"), "n1");
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t1"), "Version.Index"), "3");
+    CHECK_STR(list_ids(s, SWARM__KIND_TASK, "desired", "shutdown"), "t1"); /* indexes follow */
+    /* null removes a field; a stale version or a missing object rejects. */
+    APPLY_OK(s, 4, A(SWARM__OP_PATCH, SWARM__KIND_TASK, "{\"ID\":\"t1\",\"NodeID\":null}", 3));
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t1"), "NodeID"), "(none)");
+    CHECK_INT(APPLY(s, 5, NULL, A(SWARM__OP_PATCH, SWARM__KIND_TASK, "{\"ID\":\"t1\",\"X\":1}", 3)), SWARM_ECONFLICT);
+    CHECK_INT(APPLY(s, 6, NULL, A(SWARM__OP_PATCH, SWARM__KIND_TASK, "{\"ID\":\"t9\",\"X\":1}", 0)), SWARM_ENOTFOUND);
+    swarm__store_close(s);
+}
+
 BOTH(atomic_batch)
 static void atomic_batch(const char *kind)
 {
@@ -673,7 +694,7 @@ static void actions_wire(const char *kind)
         "{\"v\":1,\"a\":{}}",
         "{\"v\":1,\"a\":[],\"x\":0}",
         "{\"v\":1,\"a\":[1]}",
-        "{\"v\":1,\"a\":[{\"op\":4,\"k\":\"service\",\"o\":{\"ID\":\"a\"},\"ev\":0}]}",
+        "{\"v\":1,\"a\":[{\"op\":5,\"k\":\"service\",\"o\":{\"ID\":\"a\"},\"ev\":0}]}",
         "{\"v\":1,\"a\":[{\"op\":1,\"k\":\"servic\",\"o\":{\"ID\":\"a\"},\"ev\":0}]}",
         "{\"v\":1,\"a\":[{\"op\":1,\"k\":\"service\",\"o\":[],\"ev\":0}]}",
         "{\"v\":1,\"a\":[{\"op\":1,\"k\":\"service\",\"o\":{},\"ev\":0}]}",
@@ -821,6 +842,7 @@ TEST_MAIN(TEST(test_store_lmdb__backend_basics), TEST(test_store_memory__backend
           TEST(test_store_lmdb__create_get_update_delete), TEST(test_store_memory__create_get_update_delete),
           TEST(test_store_lmdb__atomic_batch), TEST(test_store_memory__atomic_batch),
           TEST(test_store_lmdb__versions_and_errors), TEST(test_store_memory__versions_and_errors),
+          TEST(test_store_lmdb__patch_keeps_other_fields), TEST(test_store_memory__patch_keeps_other_fields),
           TEST(test_store_lmdb__unique_names), TEST(test_store_memory__unique_names),
           TEST(test_store_lmdb__watches), TEST(test_store_memory__watches),
           TEST(test_store_lmdb__apply_during_delivery), TEST(test_store_memory__apply_during_delivery),

@@ -1,0 +1,366 @@
+/* swarmctl — "node ls", "node inspect", "node ps". */
+#include "cli.h"
+#include "format.h"
+#include "humanize.h"
+#include "inspect.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void group_help(void)
+{
+    printf("\nUsage:  swarmctl node COMMAND\n\nManage Swarm nodes\n\nCommands:\n"
+           "  inspect     Display detailed information on one or more nodes\n"
+           "  ls          List nodes in the swarm\n"
+           "  ps          List tasks running on one or more nodes, defaults to current node\n\n"
+           "Run 'swarmctl node COMMAND --help' for more information on a command.\n");
+}
+
+static int no_args_error(const command_info *info)
+{
+    fprintf(stderr, "\"swarmctl %s\" accepts no arguments.\nSee 'swarmctl %s --help'.\n\nUsage:  %s\n\n%s\n",
+            info->path, info->path, info->use, info->short_help);
+    return 1;
+}
+
+static int min_args_error(const command_info *info, int n)
+{
+    fprintf(stderr, "\"swarmctl %s\" requires at least %d argument%s.\nSee 'swarmctl %s --help'.\n\nUsage:  %s\n\n%s\n",
+            info->path, n, n == 1 ? "" : "s", info->path, info->use, info->short_help);
+    return 1;
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+    return natural_compare(json_path_str(*(json *const *)a, "Description.Hostname"),
+                           json_path_str(*(json *const *)b, "Description.Hostname"));
+}
+
+static int node_ls(swarm_cluster_t *c, int argc, char **argv)
+{
+    static const command_info info = {"node ls", "swarmctl node ls [OPTIONS]", "List nodes in the swarm", "ls, list"};
+    flag_def defs[] = {
+        {.name = "filter", .shorthand = 'f', .type = FLAG_LIST, .usage = "Filter output based on conditions provided"},
+        {.name = "format", .type = FLAG_STRING, .usage = "Format output using a custom template"},
+        {.name = "quiet", .shorthand = 'q', .type = FLAG_BOOL, .usage = "Only display IDs"},
+        {0},
+    };
+    strlist args = {0};
+    int rc = flags_parse(&info, defs, argc, argv, 1, &args);
+    if (rc == 0 && args.count)
+        rc = no_args_error(&info);
+    char *err = NULL;
+    char *filters = rc == 0 ? filters_json(&defs[0].list, &err) : NULL;
+    if (err) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+        rc = 1;
+    }
+    json *nodes = NULL, *inf = NULL;
+    if (rc == 0) {
+        nodes = fetch_nodes(c, filters);
+        if (nodes == NULL)
+            rc = report_daemon_error();
+    }
+    int quiet = defs[2].b;
+    if (rc == 0 && nodes->child && !quiet) {
+        inf = fetch_info(c);
+        if (inf == NULL)
+            rc = report_daemon_error();
+    }
+    if (rc == 0) {
+        size_t count = json_length(nodes), i = 0;
+        json **list = xcalloc(count, sizeof *list);
+        for (json *n = nodes->child; n; n = n->next)
+            list[i++] = n;
+        qsort(list, count, sizeof *list, node_cmp);
+        const char *self = json_path_str(inf, "NodeID");
+        json **rows = xcalloc(count, sizeof *rows);
+        for (i = 0; i < count; i++) {
+            json *n = list[i], *o = rows[i] = json_new(JSON_OBJECT);
+            char buf[256];
+            capitalize_first(buf, sizeof buf, json_path_str(n, "Spec.Availability"));
+            json_set(o, "Availability", json_string(buf));
+            json_set(o, "EngineVersion", json_string(json_path_str(n, "Description.Engine.EngineVersion")));
+            json_set(o, "Hostname", json_string(json_path_str(n, "Description.Hostname")));
+            json_set(o, "ID", json_string(json_path_str(n, "ID")));
+            json *ms = json_get(n, "ManagerStatus");
+            const char *reach = "";
+            if (ms && ms->type == JSON_OBJECT)
+                reach = json_truthy(json_get(ms, "Leader")) ? "Leader" : json_path_str(ms, "Reachability");
+            capitalize_first(buf, sizeof buf, reach);
+            json_set(o, "ManagerStatus", json_string(buf));
+            json_set(o, "Self", json_bool(strcmp(json_path_str(n, "ID"), self) == 0));
+            capitalize_first(buf, sizeof buf, json_path_str(n, "Status.State"));
+            json_set(o, "Status", json_string(buf));
+            json_set(o, "TLSStatus", json_string("Unknown"));
+        }
+        const char *format = defs[1].s && *defs[1].s ? defs[1].s : "table";
+        if (strcmp(format, "table") == 0)
+            format = quiet ? "{{.ID}}"
+                           : "table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t"
+                             "{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}";
+        json *header = json_new(JSON_OBJECT);
+        json_set(header, "Availability", json_string("AVAILABILITY"));
+        json_set(header, "EngineVersion", json_string("ENGINE VERSION"));
+        json_set(header, "Hostname", json_string("HOSTNAME"));
+        json_set(header, "ID", json_string("ID"));
+        json_set(header, "ManagerStatus", json_string("MANAGER STATUS"));
+        json_set(header, "Self", json_string(""));
+        json_set(header, "Status", json_string("STATUS"));
+        json_set(header, "TLSStatus", json_string("TLS STATUS"));
+        rc = format_write(stdout, format, header, rows, count);
+        json_free(header);
+        for (i = 0; i < count; i++)
+            json_free(rows[i]);
+        free(rows);
+        free(list);
+    }
+    json_free(nodes);
+    json_free(inf);
+    free(filters);
+    sl_free(&args);
+    flags_reset(defs);
+    return rc == 2 ? 0 : rc;
+}
+
+static void print_labels(const char *title, json *labels)
+{
+    if (labels == NULL || labels->child == NULL)
+        return;
+    printf("%s:\n", title);
+    for (json *l = labels->child; l; l = l->next) {
+        if (*json_str(l))
+            printf(" - %s=%s\n", l->key, json_str(l));
+        else
+            printf(" - %s\n", l->key);
+    }
+}
+
+/* docker's node inspect --pretty template, written out. */
+static void print_node_pretty(json *n)
+{
+    char buf[256];
+    printf("ID:\t\t\t%s\n", json_path_str(n, "ID"));
+    if (*json_path_str(n, "Spec.Name"))
+        printf("Name:\t\t\t%s\n", json_path_str(n, "Spec.Name"));
+    print_labels("Labels", json_path(n, "Spec.Labels"));
+    printf("Hostname:              \t%s\n", json_path_str(n, "Description.Hostname"));
+    char when[128];
+    go_time_string(when, sizeof when, json_path_str(n, "CreatedAt"));
+    capitalize_first(buf, sizeof buf, when);
+    printf("Joined at:             \t%s\n", buf);
+    printf("Status:\n");
+    capitalize_first(buf, sizeof buf, json_path_str(n, "Status.State"));
+    printf(" State:\t\t\t%s\n", buf);
+    if (*json_path_str(n, "Status.Message")) {
+        capitalize_first(buf, sizeof buf, json_path_str(n, "Status.Message"));
+        printf(" Message:              \t%s\n", buf);
+    }
+    capitalize_first(buf, sizeof buf, json_path_str(n, "Spec.Availability"));
+    printf(" Availability:         \t%s\n", buf);
+    if (*json_path_str(n, "Status.Addr"))
+        printf(" Address:\t\t%s\n", json_path_str(n, "Status.Addr"));
+    json *ms = json_get(n, "ManagerStatus");
+    if (ms && ms->type == JSON_OBJECT) {
+        printf("Manager Status:\n Address:\t\t%s\n", json_path_str(ms, "Addr"));
+        capitalize_first(buf, sizeof buf, json_path_str(ms, "Reachability"));
+        printf(" Raft Status:\t\t%s\n", buf);
+        printf(" Leader:\t\t%s\n", json_truthy(json_get(ms, "Leader")) ? "Yes" : "No");
+    }
+    printf("Platform:\n Operating System:\t%s\n Architecture:\t\t%s\n", json_path_str(n, "Description.Platform.OS"),
+           json_path_str(n, "Description.Platform.Architecture"));
+    int64_t nano = json_num(json_path(n, "Description.Resources.NanoCPUs"));
+    int64_t mem = json_num(json_path(n, "Description.Resources.MemoryBytes"));
+    buf[0] = '\0';
+    if (mem)
+        bytes_size(buf, sizeof buf, (double)mem);
+    printf("Resources:\n CPUs:\t\t\t%lld\n Memory:\t\t%s\n", (long long)(nano / 1000000000LL), buf);
+    json *plugins = json_path(n, "Description.Engine.Plugins");
+    if (plugins && plugins->child) {
+        /* Grouped by type, types in sorted order as Go ranges over a map. */
+        json *by_type = json_new(JSON_OBJECT);
+        for (json *p = plugins->child; p; p = p->next) {
+            const char *type = json_path_str(p, "Type");
+            json *names = json_get(by_type, type);
+            if (names == NULL)
+                names = json_set(by_type, type, json_new(JSON_ARRAY));
+            json_append(names, json_string(json_path_str(p, "Name")));
+        }
+        size_t count = json_length(by_type), i = 0;
+        json **types = xcalloc(count, sizeof *types);
+        for (json *t = by_type->child; t; t = t->next)
+            types[i++] = t;
+        for (size_t a = 0; a < count; a++)
+            for (size_t b = a + 1; b < count; b++)
+                if (strcmp(types[b]->key, types[a]->key) < 0) {
+                    json *tmp = types[a];
+                    types[a] = types[b];
+                    types[b] = tmp;
+                }
+        printf("Plugins:\n");
+        for (i = 0; i < count; i++) {
+            printf(" %s:\t\t", types[i]->key);
+            for (json *nm = types[i]->child; nm; nm = nm->next)
+                printf("%s%s", nm == types[i]->child ? "" : ", ", json_str(nm));
+            printf("\n");
+        }
+        free(types);
+        json_free(by_type);
+    }
+    printf("Engine Version:\t\t%s\n", json_path_str(n, "Description.Engine.EngineVersion"));
+    print_labels("Engine Labels", json_path(n, "Description.Engine.Labels"));
+    json *tls = json_path(n, "Description.TLSInfo");
+    if (tls && (*json_path_str(tls, "TrustRoot") || *json_path_str(tls, "CertIssuerSubject"))) {
+        printf("TLS Info:\n TrustRoot:\n%s\n Issuer Subject:\t%s\n Issuer Public Key:\t%s\n",
+               json_path_str(tls, "TrustRoot"), json_path_str(tls, "CertIssuerSubject"),
+               json_path_str(tls, "CertIssuerPublicKey"));
+    }
+}
+
+static int node_inspect(swarm_cluster_t *c, int argc, char **argv)
+{
+    static const command_info info = {"node inspect", "swarmctl node inspect [OPTIONS] self|NODE [NODE...]",
+                                      "Display detailed information on one or more nodes", NULL};
+    flag_def defs[] = {
+        {.name = "format", .shorthand = 'f', .type = FLAG_STRING,
+         .usage = "Format output using a custom template:\n'json':             Print in JSON format\n"
+                  "'TEMPLATE':         Print output using the given Go template."},
+        {.name = "pretty", .type = FLAG_BOOL, .usage = "Print the information in a human friendly format"},
+        {0},
+    };
+    strlist args = {0};
+    int rc = flags_parse(&info, defs, argc, argv, 1, &args);
+    if (rc == 0 && args.count < 1)
+        rc = min_args_error(&info, 1);
+    if (rc == 0 && defs[1].b && defs[0].s && *defs[0].s) {
+        fprintf(stderr, "--format is incompatible with human friendly format\n");
+        rc = 1;
+    }
+    if (rc == 0 && defs[1].b) {
+        for (size_t i = 0; i < args.count && rc == 0; i++) {
+            json *n = fetch_node(c, args.items[i]);
+            if (n == NULL) {
+                rc = report_daemon_error();
+                break;
+            }
+            print_node_pretty(n);
+            printf("\n");
+            json_free(n);
+        }
+    } else if (rc == 0) {
+        inspector in;
+        inspector_init(&in, defs[0].s);
+        strbuf errors = {0};
+        for (size_t i = 0; i < args.count; i++) {
+            json *n = fetch_node(c, args.items[i]);
+            if (n == NULL) {
+                char *text = daemon_error_text();
+                sb_addf(&errors, "%s%s", errors.len ? "\n" : "", text);
+                free(text);
+                continue;
+            }
+            if (inspector_add(&in, n) != 0)
+                rc = 1;
+        }
+        inspector_flush(&in);
+        if (errors.len) {
+            fprintf(stderr, "%s\n", errors.s);
+            rc = 1;
+        }
+        sb_free(&errors);
+    }
+    sl_free(&args);
+    flags_reset(defs);
+    return rc == 2 ? 0 : rc;
+}
+
+static int node_ps(swarm_cluster_t *c, int argc, char **argv)
+{
+    static const command_info info = {"node ps", "swarmctl node ps [OPTIONS] [NODE...]",
+                                      "List tasks running on one or more nodes, defaults to current node", NULL};
+    flag_def defs[] = {
+        {.name = "filter", .shorthand = 'f', .type = FLAG_LIST, .usage = "Filter output based on conditions provided"},
+        {.name = "format", .type = FLAG_STRING, .usage = "Pretty-print tasks using a Go template"},
+        {.name = "no-resolve", .type = FLAG_BOOL, .usage = "Do not map IDs to Names"},
+        {.name = "no-trunc", .type = FLAG_BOOL, .usage = "Do not truncate output"},
+        {.name = "quiet", .shorthand = 'q', .type = FLAG_BOOL, .usage = "Only display task IDs"},
+        {0},
+    };
+    strlist args = {0};
+    int rc = flags_parse(&info, defs, argc, argv, 1, &args);
+    if (rc == 0 && args.count == 0)
+        sl_add(&args, "self");
+    strbuf errors = {0};
+    json *all = json_new(JSON_ARRAY);
+    for (size_t i = 0; rc == 0 && i < args.count; i++) {
+        json *n = fetch_node(c, args.items[i]);
+        if (n == NULL) {
+            char *text = daemon_error_text();
+            sb_addf(&errors, "%s%s", errors.len ? "\n" : "", text);
+            free(text);
+            continue;
+        }
+        strlist filters = {0};
+        for (size_t k = 0; k < defs[0].list.count; k++)
+            sl_add(&filters, defs[0].list.items[k]);
+        strbuf nf = {0};
+        sb_addf(&nf, "node=%s", json_path_str(n, "ID"));
+        sl_add(&filters, nf.s);
+        sb_free(&nf);
+        char *err = NULL;
+        char *fj = filters_json(&filters, &err);
+        sl_free(&filters);
+        json_free(n);
+        if (err) {
+            fprintf(stderr, "%s\n", err);
+            free(err);
+            rc = 1;
+            break;
+        }
+        json *tasks = fetch_tasks(c, fj);
+        free(fj);
+        if (tasks == NULL) {
+            char *text = daemon_error_text();
+            sb_addf(&errors, "%s%s", errors.len ? "\n" : "", text);
+            free(text);
+            continue;
+        }
+        while (tasks->child) {
+            json *t = tasks->child;
+            tasks->child = t->next;
+            json_append(all, t);
+        }
+        json_free(tasks);
+    }
+    if (rc == 0 && (all->child || errors.len == 0))
+        rc = print_tasks(c, all, defs[3].b, defs[4].b, defs[1].s);
+    if (errors.len) {
+        fprintf(stderr, "%s\n", errors.s);
+        rc = 1;
+    }
+    sb_free(&errors);
+    json_free(all);
+    sl_free(&args);
+    flags_reset(defs);
+    return rc == 2 ? 0 : rc;
+}
+
+int cmd_node(swarm_cluster_t *c, int argc, char **argv)
+{
+    if (argc == 0 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        group_help();
+        return 0;
+    }
+    const char *sub = argv[0];
+    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0)
+        return node_ls(c, argc - 1, argv + 1);
+    if (strcmp(sub, "inspect") == 0)
+        return node_inspect(c, argc - 1, argv + 1);
+    if (strcmp(sub, "ps") == 0)
+        return node_ps(c, argc - 1, argv + 1);
+    fprintf(stderr, "swarmctl: 'node %s' is not a swarmctl command.\nSee 'swarmctl node --help'\n", sub);
+    return 1;
+}

@@ -1,0 +1,935 @@
+/*
+ * The "process" runtime: each task is a host process tree run by a shim (see
+ * shim.c) that outlives the node. The node keeps a task table, learns that a
+ * task runs from the shim's control pipe and that it ended from a pidfd on the
+ * shim, and reads the outcome from the exit file the shim wrote. Everything a
+ * restarted node needs to re-adopt its tasks is in the task directories (see
+ * process.h).
+ *
+ * Status reports never happen inside a method: methods queue them and a host
+ * timer delivers them, so callers are never re-entered.
+ */
+#include "agent/runtime.h"
+#include "backends/runtime/process/process.h"
+#include "core/json.h"
+#include "swarm/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define DEFAULT_GRACE_MS 10000
+#define POLL_MS 100 /* liveness polling when pidfds are missing (Linux < 5.3) */
+
+typedef enum pstate { P_STARTING, P_RUNNING, P_COMPLETE, P_FAILED, P_REJECTED, P_SHUTDOWN } pstate;
+
+static const char *const state_names[] = {"starting", "running", "complete", "failed", "rejected", "shutdown"};
+
+enum { R_STARTING = 1, R_RUNNING = 2, R_FINAL = 4 };
+
+typedef struct process_backend process_backend;
+
+typedef struct ptask {
+    struct ptask *next;
+    process_backend *b;
+    char *id;
+    char *dir, *log_path, *state_path, *exit_path, *pid_path;
+    int on_disk;  /* has a task directory (not for tasks rejected before forking) */
+    char *cgroup; /* its cgroup directory, or NULL */
+    char *limits; /* how limits are enforced, for the running message, or NULL */
+    pstate state;
+    pid_t shim_pid;
+    unsigned long long shim_start;
+    pid_t pid; /* the task's main process (and process group), 0 until known */
+    unsigned long long pid_start;
+    int stop_signal;
+    int64_t stop_grace_ms;
+    int stop_requested;
+    int exit_code;
+    char err[512];
+    int ctl_fd;
+    void *ctl_token;
+    int pidfd;
+    void *pidfd_token;
+    void *poll_timer, *kill_timer, *report_timer;
+    unsigned pending; /* R_* reports queued */
+} ptask;
+
+struct process_backend {
+    struct swarm_runtime_backend base;
+    const swarm_runtime_host *host;
+    char *state_dir;
+    char *tasks_dir;
+    int own_state_dir; /* made by us (no state_dir given): removed by free */
+    int cgroups;       /* cgroups v2 usable */
+    ptask *tasks;
+};
+
+static void logf_(process_backend *b, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void logf_(process_backend *b, int level, const char *fmt, ...)
+{
+    if (b->host == NULL || b->host->log == NULL)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    b->host->log(b->host->ctx, level, line);
+}
+
+static int is_final(pstate s)
+{
+    return s >= P_COMPLETE;
+}
+
+static int valid_id(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 128 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static ptask *find(process_backend *b, const char *id)
+{
+    for (ptask *t = b->tasks; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return t;
+    return NULL;
+}
+
+static void task_release(ptask *t)
+{
+    const swarm_runtime_host *h = t->b->host;
+    if (h) {
+        if (t->ctl_token)
+            h->unwatch_fd(h->ctx, t->ctl_token);
+        if (t->pidfd_token)
+            h->unwatch_fd(h->ctx, t->pidfd_token);
+        void **timers[] = {&t->poll_timer, &t->kill_timer, &t->report_timer};
+        for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+            if (*timers[i])
+                h->cancel_timer(h->ctx, *timers[i]);
+    }
+    t->ctl_token = t->pidfd_token = t->poll_timer = t->kill_timer = t->report_timer = NULL;
+    if (t->ctl_fd >= 0)
+        close(t->ctl_fd);
+    if (t->pidfd >= 0) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        waitid(P_PIDFD, (id_t)t->pidfd, &si, WEXITED | WNOHANG); /* reaps a shim that ended meanwhile */
+        close(t->pidfd);
+    }
+    t->ctl_fd = t->pidfd = -1;
+}
+
+static void task_free(ptask *t)
+{
+    if (t == NULL)
+        return;
+    task_release(t);
+    free(t->id);
+    free(t->dir);
+    free(t->log_path);
+    free(t->state_path);
+    free(t->exit_path);
+    free(t->pid_path);
+    free(t->cgroup);
+    free(t->limits);
+    free(t);
+}
+
+static ptask *task_new(process_backend *b, const char *id)
+{
+    ptask *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->b = b;
+    t->ctl_fd = t->pidfd = -1;
+    t->stop_signal = SIGTERM;
+    t->stop_grace_ms = -1;
+    t->id = strdup(id);
+    t->dir = path_join(b->tasks_dir, id);
+    if (t->dir) {
+        t->log_path = path_join(t->dir, "log");
+        t->state_path = path_join(t->dir, "state.json");
+        t->exit_path = path_join(t->dir, "exit");
+        t->pid_path = path_join(t->dir, "pid");
+    }
+    if (!t->id || !t->dir || !t->log_path || !t->state_path || !t->exit_path || !t->pid_path) {
+        task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void unlink_task(ptask *t)
+{
+    for (ptask **p = &t->b->tasks; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            return;
+        }
+}
+
+/* ---- reports ---- */
+
+static void emit(ptask *t, pstate state)
+{
+    const swarm_runtime_host *h = t->b->host;
+    json_t *o = json_object();
+    if (o == NULL || h == NULL)
+        goto out;
+    json_object_set_new(o, "State", json_string(state_names[state]));
+    const char *msg = state == P_STARTING ? "starting"
+                    : state == P_RUNNING  ? "started"
+                    : state == P_SHUTDOWN ? "shutdown"
+                    : state == P_REJECTED ? "rejected"
+                                          : "finished";
+    if (state == P_RUNNING && t->limits) {
+        char buf[600];
+        snprintf(buf, sizeof buf, "started (limits: %s)", t->limits);
+        json_object_set_new(o, "Message", json_string(buf));
+    } else {
+        json_object_set_new(o, "Message", json_string(msg));
+    }
+    if (is_final(state) && t->err[0])
+        json_object_set_new(o, "Err", json_string(t->err));
+    if (is_final(state) && state != P_REJECTED)
+        json_object_set_new(o, "ExitCode", json_integer(t->exit_code));
+    if (t->pid > 0 && state != P_STARTING)
+        json_object_set_new(o, "PID", json_integer(t->pid));
+    if (t->on_disk)
+        json_object_set_new(o, "ContainerID", json_string(t->id));
+    char *text = swarm__json_dump(o);
+    if (text)
+        h->status(h->ctx, t->id, text);
+    free(text);
+out:
+    json_decref(o);
+}
+
+/* Delivers the queued reports in order. The final one comes last: the host may remove t from inside it. */
+static void flush(ptask *t)
+{
+    const swarm_runtime_host *h = t->b->host;
+    if (t->report_timer) {
+        h->cancel_timer(h->ctx, t->report_timer);
+        t->report_timer = NULL;
+    }
+    unsigned pending = t->pending;
+    t->pending = 0;
+    if (pending & R_STARTING)
+        emit(t, P_STARTING);
+    if ((pending & R_RUNNING) && (t->state == P_RUNNING || is_final(t->state)) && t->state != P_REJECTED)
+        emit(t, P_RUNNING);
+    if ((pending & R_FINAL) && is_final(t->state))
+        emit(t, t->state);
+}
+
+static void on_report_timer(void *payload)
+{
+    ptask *t = payload;
+    t->report_timer = NULL;
+    flush(t);
+}
+
+/* From a method: reports later, from the loop. */
+static void queue(ptask *t, unsigned what)
+{
+    const swarm_runtime_host *h = t->b->host;
+    t->pending |= what;
+    if (t->report_timer == NULL && h->timer(h->ctx, 0, on_report_timer, t, &t->report_timer) != 0)
+        t->report_timer = NULL; /* out of memory: the next event flushes */
+}
+
+/* ---- state on disk ---- */
+
+static void write_state(ptask *t)
+{
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i, s:I}", "ID", t->id, "ShimPID", (json_int_t)t->shim_pid,
+                          "ShimStart", (json_int_t)t->shim_start, "PID", (json_int_t)t->pid, "PIDStart",
+                          (json_int_t)t->pid_start, "StopSignal", t->stop_signal, "StopGraceMs",
+                          (json_int_t)t->stop_grace_ms);
+    if (o == NULL)
+        return;
+    if (t->cgroup)
+        json_object_set_new(o, "Cgroup", json_string(t->cgroup));
+    if (t->limits)
+        json_object_set_new(o, "Limits", json_string(t->limits));
+    char *text = swarm__json_dump_pretty(o);
+    json_decref(o);
+    if (text == NULL || swarm__file_write_atomic(t->state_path, text) != 0)
+        logf_(t->b, SWARM_LOG_WARN, "runtime process: task %s: cannot write %s: %s", t->id, t->state_path,
+              strerror(errno));
+    free(text);
+}
+
+static const char *stage_name(int stage)
+{
+    switch (stage) {
+    case SWARM__STAGE_CGROUP:
+        return "joining its cgroup";
+    case SWARM__STAGE_RLIMIT:
+        return "setrlimit";
+    case SWARM__STAGE_CHDIR:
+        return "chdir";
+    case SWARM__STAGE_USER:
+        return "switching user";
+    case SWARM__STAGE_EXEC:
+        return "exec";
+    default:
+        return "runtime shim";
+    }
+}
+
+/* Sets the final state from the exit file's text (NULL: the shim died without writing it). */
+static void apply_exit(ptask *t, const char *text)
+{
+    unsigned a = 0, c = 0;
+    char sig[32];
+    if (text && sscanf(text, "exited %u", &a) == 1) {
+        t->exit_code = (int)a;
+        t->err[0] = '\0';
+        if (t->stop_requested)
+            t->state = P_SHUTDOWN;
+        else if (a == 0)
+            t->state = P_COMPLETE;
+        else {
+            t->state = P_FAILED;
+            snprintf(t->err, sizeof t->err, "task: non-zero exit (%u)", a);
+        }
+    } else if (text && sscanf(text, "signaled %u", &a) == 1) {
+        t->exit_code = 128 + (int)a;
+        t->err[0] = '\0';
+        if (t->stop_requested) {
+            t->state = P_SHUTDOWN;
+        } else {
+            t->state = P_FAILED;
+            snprintf(t->err, sizeof t->err, "task: killed by signal %s (exit code %d)",
+                     swarm__signal_name((int)a, sig, sizeof sig), t->exit_code);
+        }
+    } else if (text && sscanf(text, "error %u %u", &a, &c) == 2) {
+        t->state = P_REJECTED;
+        t->exit_code = 0;
+        if ((int)a == SWARM__STAGE_EXEC && (c == ENOENT || c == EACCES))
+            snprintf(t->err, sizeof t->err, "exec: %s", c == ENOENT ? "no such file or directory" : "permission denied");
+        else
+            snprintf(t->err, sizeof t->err, "starting the task: %s: %s", stage_name((int)a), strerror((int)c));
+    } else {
+        t->state = P_FAILED;
+        t->exit_code = -1;
+        if (t->err[0] == '\0')
+            snprintf(t->err, sizeof t->err, "runtime shim ended unexpectedly; the task's exit status is unknown");
+    }
+}
+
+/* ---- signals ---- */
+
+static void signal_task(ptask *t, int sig)
+{
+    if (t->pid <= 0)
+        return;
+    if (kill(-t->pid, sig) != 0 && errno == ESRCH)
+        kill(t->pid, sig);
+}
+
+/* Fills pid/shim pid from the shim's pid file when the node missed its message. */
+static void read_pid_file(ptask *t)
+{
+    char *text = swarm__file_read(t->pid_path);
+    if (text == NULL)
+        return;
+    long long sp = 0, pp = 0;
+    unsigned long long ss = 0, ps = 0;
+    if (sscanf(text, "%lld %llu %lld %llu", &sp, &ss, &pp, &ps) == 4) {
+        if (t->shim_pid <= 0) {
+            t->shim_pid = (pid_t)sp;
+            t->shim_start = ss;
+        }
+        if (t->pid <= 0 && sp == t->shim_pid) {
+            t->pid = (pid_t)pp;
+            t->pid_start = ps;
+        }
+    }
+    free(text);
+}
+
+static void on_kill_timer(void *payload)
+{
+    ptask *t = payload;
+    t->kill_timer = NULL;
+    if (t->pid <= 0)
+        read_pid_file(t);
+    if (t->pid > 0) {
+        logf_(t->b, SWARM_LOG_INFO, "runtime process: task %s did not stop in time: SIGKILL", t->id);
+        signal_task(t, SIGKILL);
+        return;
+    }
+    /* Not running yet: try again shortly (the shim reports within milliseconds). */
+    const swarm_runtime_host *h = t->b->host;
+    if (h->timer(h->ctx, POLL_MS, on_kill_timer, t, &t->kill_timer) != 0)
+        t->kill_timer = NULL;
+}
+
+/* ---- the shim's control pipe and exit ---- */
+
+static void close_ctl(ptask *t)
+{
+    if (t->ctl_token)
+        t->b->host->unwatch_fd(t->b->host->ctx, t->ctl_token);
+    t->ctl_token = NULL;
+    if (t->ctl_fd >= 0)
+        close(t->ctl_fd);
+    t->ctl_fd = -1;
+}
+
+static void read_ctl(ptask *t)
+{
+    swarm__shim_msg msg;
+    ssize_t r;
+    do
+        r = read(t->ctl_fd, &msg, sizeof msg);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EAGAIN)
+        return;
+    if (r == (ssize_t)sizeof msg && msg.kind == SWARM__SHIM_STARTED && t->state == P_STARTING) {
+        t->pid = msg.pid;
+        t->pid_start = msg.pid_start;
+        t->state = P_RUNNING;
+        t->pending |= R_RUNNING;
+        write_state(t);
+        logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s running as pid %d", t->id, (int)t->pid);
+        if (t->stop_requested)
+            signal_task(t, t->stop_signal);
+    }
+    close_ctl(t); /* one message, or EOF */
+}
+
+static void on_ctl(int fd, void *payload)
+{
+    (void)fd;
+    ptask *t = payload;
+    read_ctl(t);
+    flush(t);
+}
+
+/* The shim is gone: reap it if it is ours, read the outcome, report. */
+static void finish(ptask *t)
+{
+    const swarm_runtime_host *h = t->b->host;
+    if (t->ctl_fd >= 0)
+        read_ctl(t);
+    if (t->pidfd_token)
+        h->unwatch_fd(h->ctx, t->pidfd_token);
+    t->pidfd_token = NULL;
+    if (t->pidfd >= 0) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        waitid(P_PIDFD, (id_t)t->pidfd, &si, WEXITED | WNOHANG);
+        close(t->pidfd);
+        t->pidfd = -1;
+    } else if (t->shim_pid > 0) {
+        int status;
+        waitpid(t->shim_pid, &status, WNOHANG);
+    }
+    if (t->poll_timer)
+        h->cancel_timer(h->ctx, t->poll_timer);
+    if (t->kill_timer)
+        h->cancel_timer(h->ctx, t->kill_timer);
+    t->poll_timer = t->kill_timer = NULL;
+    char *text = swarm__file_read(t->exit_path);
+    apply_exit(t, text);
+    if (text == NULL)
+        swarm__file_write_atomic(t->exit_path, "lost\n");
+    free(text);
+    logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s %s%s%s", t->id, state_names[t->state],
+          t->err[0] ? ": " : "", t->err);
+    t->pending |= R_FINAL;
+    flush(t); /* last: t may be removed from the host's callback */
+}
+
+static void on_pidfd(int fd, void *payload)
+{
+    (void)fd;
+    finish(payload);
+}
+
+static int shim_alive(ptask *t)
+{
+    if (t->shim_pid <= 0)
+        return 0;
+    int status;
+    pid_t r = waitpid(t->shim_pid, &status, WNOHANG);
+    if (r == t->shim_pid)
+        return 0; /* our child, just reaped */
+    if (r == 0)
+        return 1; /* our child, running */
+    unsigned long long start = swarm__proc_start_time(t->shim_pid);
+    return start != 0 && start == t->shim_start;
+}
+
+static void on_poll_timer(void *payload)
+{
+    ptask *t = payload;
+    t->poll_timer = NULL;
+    if (t->ctl_fd >= 0) {
+        read_ctl(t);
+        flush(t);
+    }
+    if (!shim_alive(t)) {
+        finish(t);
+        return;
+    }
+    const swarm_runtime_host *h = t->b->host;
+    if (h->timer(h->ctx, POLL_MS, on_poll_timer, t, &t->poll_timer) != 0)
+        t->poll_timer = NULL;
+}
+
+/* Watches the shim for its exit: a pidfd when the kernel has them, else a poll tick. */
+static int watch_shim(ptask *t)
+{
+    const swarm_runtime_host *h = t->b->host;
+    int fd = (int)syscall(SYS_pidfd_open, t->shim_pid, 0);
+    if (fd >= 0) {
+        /* The pid could have been reused between the caller's check and pidfd_open. */
+        unsigned long long start = swarm__proc_start_time(t->shim_pid);
+        if (t->shim_start != 0 && start != t->shim_start) {
+            close(fd);
+            return h->timer(h->ctx, 0, on_poll_timer, t, &t->poll_timer);
+        }
+        if (h->watch_fd(h->ctx, fd, on_pidfd, t, &t->pidfd_token) != 0) {
+            close(fd);
+            t->pidfd_token = NULL;
+            return h->timer(h->ctx, POLL_MS, on_poll_timer, t, &t->poll_timer);
+        }
+        t->pidfd = fd;
+        return 0;
+    }
+    /* ESRCH: already gone (the poll tick finds that at once); ENOSYS: old kernel. */
+    return h->timer(h->ctx, errno == ESRCH ? 0 : POLL_MS, on_poll_timer, t, &t->poll_timer);
+}
+
+/* ---- methods ---- */
+
+static int process_start(struct swarm_runtime_backend *base, const char *task_json)
+{
+    process_backend *b = (process_backend *)base;
+    if (b->host == NULL)
+        return swarm__error_set(SWARM_ECLOSED, "runtime \"process\" is not open");
+    if (task_json == NULL)
+        return swarm__error_set(SWARM_EINVALID, "task JSON is NULL");
+    json_t *task = swarm__json_parse(task_json, "task");
+    if (task == NULL)
+        return SWARM_EINVALID;
+    const char *id = swarm__json_str(task, "ID");
+    if (!valid_id(id)) {
+        json_decref(task);
+        return swarm__error_set(SWARM_EINVALID, "ID: must be 1-128 characters of [A-Za-z0-9._-]");
+    }
+    if (find(b, id)) {
+        int rc = swarm__error_set(SWARM_EEXISTS, "task %s is already known to the runtime", id);
+        json_decref(task);
+        return rc;
+    }
+    ptask *t = task_new(b, id);
+    if (t == NULL) {
+        json_decref(task);
+        return swarm__error_nomem();
+    }
+    swarm__process_spec spec;
+    int rc = 0;
+    int ctl[2] = {-1, -1};
+    if (swarm__process_spec_build(&spec, task, t->err, sizeof t->err) != 0)
+        goto reject;
+    t->stop_signal = spec.stop_signal;
+    t->stop_grace_ms = spec.stop_grace_ms;
+
+    if (mkdir(t->dir, 0700) != 0) {
+        if (errno == EEXIST) {
+            rc = swarm__error_set(SWARM_EEXISTS, "task directory %s already exists", t->dir);
+            goto fail;
+        }
+        snprintf(t->err, sizeof t->err, "mkdir %s: %s", t->dir, strerror(errno));
+        goto reject;
+    }
+    t->on_disk = 1;
+
+    /* Limits: a cgroup when cgroups v2 is there to use, rlimits otherwise. */
+    if (spec.memory_bytes > 0 || spec.nano_cpus > 0) {
+        char why[512] = "";
+        char text[700];
+        if (b->cgroups &&
+            swarm__cgroup_create(t->id, spec.memory_bytes, spec.nano_cpus, &t->cgroup, why, sizeof why) == 0) {
+            spec.launch.cgroup_procs = path_join(t->cgroup, "cgroup.procs");
+            if (spec.launch.cgroup_procs == NULL)
+                goto nomem;
+            snprintf(text, sizeof text, "cgroup v2 %s", t->cgroup);
+        } else {
+            if (why[0])
+                logf_(b, SWARM_LOG_WARN, "runtime process: task %s: cgroup: %s; using rlimits", t->id, why);
+            spec.launch.rlimit_as = spec.memory_bytes;
+            int n = snprintf(text, sizeof text, "rlimits");
+            if (spec.memory_bytes > 0)
+                n += snprintf(text + n, sizeof text - (size_t)n, " RLIMIT_AS=%lld", (long long)spec.memory_bytes);
+            if (spec.nano_cpus > 0)
+                snprintf(text + n, sizeof text - (size_t)n, "%s NanoCPUs not enforced without cgroups v2",
+                         spec.memory_bytes > 0 ? ";" : "");
+        }
+        if ((t->limits = strdup(text)) == NULL)
+            goto nomem;
+    }
+
+    swarm__launch *l = &spec.launch;
+    l->log_path = strdup(t->log_path);
+    l->log_old_path = path_join(t->dir, "log.1");
+    l->exit_path = strdup(t->exit_path);
+    l->exit_tmp_path = path_join(t->dir, "exit.tmp");
+    l->pid_path = strdup(t->pid_path);
+    l->pid_tmp_path = path_join(t->dir, "pid.tmp");
+    if (!l->log_path || !l->log_old_path || !l->exit_path || !l->exit_tmp_path || !l->pid_path || !l->pid_tmp_path)
+        goto nomem;
+
+    write_state(t); /* before fork: a node that dies from here on finds the directory explained */
+    if (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(t->err, sizeof t->err, "pipe: %s", strerror(errno));
+        goto reject_cleanup;
+    }
+    pid_t shim = fork();
+    if (shim == 0)
+        swarm__shim_run(l, ctl[1]);
+    if (shim < 0) {
+        snprintf(t->err, sizeof t->err, "fork: %s", strerror(errno));
+        goto reject_cleanup;
+    }
+    close(ctl[1]);
+    t->ctl_fd = ctl[0];
+    t->shim_pid = shim;
+    t->shim_start = swarm__proc_start_time(shim);
+    write_state(t);
+    if (b->host->watch_fd(b->host->ctx, t->ctl_fd, on_ctl, t, &t->ctl_token) != 0)
+        t->ctl_token = NULL; /* the poll tick or the shim's exit reads it */
+    if (watch_shim(t) != 0 && t->ctl_token == NULL)
+        logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
+    t->state = P_STARTING;
+    t->next = b->tasks;
+    b->tasks = t;
+    queue(t, R_STARTING);
+    logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s: shim %d started", t->id, (int)shim);
+    swarm__process_spec_free(&spec);
+    json_decref(task);
+    return 0;
+
+nomem:
+    snprintf(t->err, sizeof t->err, "out of memory");
+reject_cleanup:
+    if (ctl[0] >= 0) {
+        close(ctl[0]);
+        close(ctl[1]);
+    }
+    if (t->cgroup)
+        swarm__cgroup_remove(t->cgroup);
+    free(t->cgroup);
+    t->cgroup = NULL;
+    swarm__remove_tree(t->dir);
+    t->on_disk = 0;
+reject:
+    /* Could not start at all: "rejected", reported from the loop like any other state. */
+    swarm__process_spec_free(&spec);
+    json_decref(task);
+    t->state = P_REJECTED;
+    t->next = b->tasks;
+    b->tasks = t;
+    logf_(b, SWARM_LOG_INFO, "runtime process: task %s rejected: %s", t->id, t->err);
+    queue(t, R_FINAL);
+    return 0;
+fail:
+    swarm__process_spec_free(&spec);
+    json_decref(task);
+    task_free(t);
+    return rc;
+}
+
+static int process_stop(struct swarm_runtime_backend *base, const char *task_id, int64_t grace_ms)
+{
+    process_backend *b = (process_backend *)base;
+    if (b->host == NULL)
+        return swarm__error_set(SWARM_ECLOSED, "runtime \"process\" is not open");
+    ptask *t = task_id ? find(b, task_id) : NULL;
+    if (t == NULL)
+        return swarm__error_set(SWARM_ENOTFOUND, "no such task: %s", task_id ? task_id : "(null)");
+    if (is_final(t->state)) {
+        queue(t, R_FINAL); /* it ended by itself first: that is its answer */
+        return 0;
+    }
+    if (t->stop_requested)
+        return 0;
+    t->stop_requested = 1;
+    if (grace_ms < 0)
+        grace_ms = t->stop_grace_ms >= 0 ? t->stop_grace_ms : DEFAULT_GRACE_MS;
+    char sig[32];
+    logf_(b, SWARM_LOG_DEBUG, "runtime process: stopping task %s (%s, then SIGKILL after %lld ms)", t->id,
+          swarm__signal_name(t->stop_signal, sig, sizeof sig), (long long)grace_ms);
+    if (t->pid > 0)
+        signal_task(t, t->stop_signal);
+    if (b->host->timer(b->host->ctx, grace_ms, on_kill_timer, t, &t->kill_timer) != 0) {
+        t->kill_timer = NULL;
+        signal_task(t, SIGKILL);
+    }
+    return 0;
+}
+
+static int process_remove(struct swarm_runtime_backend *base, const char *task_id)
+{
+    process_backend *b = (process_backend *)base;
+    ptask *t = task_id ? find(b, task_id) : NULL;
+    if (t == NULL)
+        return swarm__error_set(SWARM_ENOTFOUND, "no such task: %s", task_id ? task_id : "(null)");
+    if (!is_final(t->state))
+        return swarm__error_set(SWARM_EBUSY, "task %s is still running", task_id);
+    unlink_task(t);
+    if (t->on_disk)
+        swarm__remove_tree(t->dir);
+    if (t->cgroup)
+        swarm__cgroup_remove(t->cgroup);
+    task_free(t);
+    return 0;
+}
+
+static int process_list(struct swarm_runtime_backend *base, char **out_json)
+{
+    process_backend *b = (process_backend *)base;
+    if (out_json == NULL)
+        return swarm__error_set(SWARM_EINVALID, "list: out_json is NULL");
+    json_t *arr = json_array();
+    for (ptask *t = b->tasks; arr && t; t = t->next) {
+        json_t *o = json_object();
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+        json_object_set_new(o, "ID", json_string(t->id));
+        json_object_set_new(o, "State", json_string(state_names[t->state]));
+        if (t->pid > 0)
+            json_object_set_new(o, "PID", json_integer(t->pid));
+        if (is_final(t->state) && t->state != P_REJECTED)
+            json_object_set_new(o, "ExitCode", json_integer(t->exit_code));
+        if (is_final(t->state) && t->err[0])
+            json_object_set_new(o, "Err", json_string(t->err));
+        if (t->on_disk)
+            json_object_set_new(o, "LogPath", json_string(t->log_path));
+    }
+    char *text = arr ? swarm__json_dump(arr) : NULL;
+    json_decref(arr);
+    if (text == NULL)
+        return swarm__error_nomem();
+    *out_json = text;
+    return 0;
+}
+
+static const char *process_log_path(struct swarm_runtime_backend *base, const char *task_id)
+{
+    ptask *t = task_id ? find((process_backend *)base, task_id) : NULL;
+    return t && t->on_disk ? t->log_path : NULL;
+}
+
+/* Re-adopts the task in directory <tasks>/<id> after a restart of the node. */
+static void adopt(process_backend *b, const char *id)
+{
+    ptask *t = task_new(b, id);
+    if (t == NULL)
+        return;
+    t->on_disk = 1;
+    char *text = swarm__file_read(t->state_path);
+    json_t *st = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (st == NULL) {
+        /* state.json is written before the shim is forked: without it nothing ever ran. */
+        logf_(b, SWARM_LOG_WARN, "runtime process: removing %s: no readable state.json", t->dir);
+        swarm__remove_tree(t->dir);
+        task_free(t);
+        return;
+    }
+    t->shim_pid = (pid_t)swarm__json_int(st, "ShimPID", 0);
+    t->shim_start = (unsigned long long)swarm__json_int(st, "ShimStart", 0);
+    t->pid = (pid_t)swarm__json_int(st, "PID", 0);
+    t->pid_start = (unsigned long long)swarm__json_int(st, "PIDStart", 0);
+    t->stop_signal = (int)swarm__json_int(st, "StopSignal", SIGTERM);
+    t->stop_grace_ms = swarm__json_int(st, "StopGraceMs", -1);
+    const char *cg = swarm__json_str(st, "Cgroup");
+    const char *limits = swarm__json_str(st, "Limits");
+    t->cgroup = cg ? strdup(cg) : NULL;
+    t->limits = limits ? strdup(limits) : NULL;
+    json_decref(st);
+    if (t->pid <= 0 || t->shim_pid <= 0)
+        read_pid_file(t);
+    t->next = b->tasks;
+    b->tasks = t;
+
+    char *exit_text = swarm__file_read(t->exit_path);
+    if (exit_text) {
+        apply_exit(t, exit_text);
+        free(exit_text);
+        if (t->shim_pid > 0) {
+            int status;
+            waitpid(t->shim_pid, &status, WNOHANG); /* ours if this process started it */
+        }
+        queue(t, R_FINAL);
+        return;
+    }
+    if (t->shim_pid > 0 && t->shim_start != 0 && swarm__proc_start_time(t->shim_pid) == t->shim_start) {
+        t->state = t->pid > 0 ? P_RUNNING : P_STARTING;
+        if (watch_shim(t) != 0)
+            logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
+        logf_(b, SWARM_LOG_INFO, "runtime process: re-adopted task %s (pid %d)", t->id, (int)t->pid);
+        queue(t, t->pid > 0 ? R_RUNNING : R_STARTING);
+        return;
+    }
+    /* The shim died without a word (killed from outside): the task has no log relay or reaper left. */
+    if (t->pid > 0 && t->pid_start != 0 && swarm__proc_start_time(t->pid) == t->pid_start) {
+        kill(-t->pid, SIGKILL);
+        kill(t->pid, SIGKILL);
+        snprintf(t->err, sizeof t->err, "runtime shim ended unexpectedly; the task was killed");
+    }
+    apply_exit(t, NULL);
+    swarm__file_write_atomic(t->exit_path, "lost\n");
+    logf_(b, SWARM_LOG_WARN, "runtime process: task %s: %s", t->id, t->err);
+    queue(t, R_FINAL);
+}
+
+static void process_close(struct swarm_runtime_backend *base)
+{
+    process_backend *b = (process_backend *)base;
+    while (b->tasks) {
+        ptask *t = b->tasks;
+        b->tasks = t->next;
+        if (t->kill_timer)
+            logf_(b, SWARM_LOG_WARN, "runtime process: closing while task %s is being stopped", t->id);
+        task_free(t);
+    }
+    b->host = NULL;
+}
+
+static int process_open(struct swarm_runtime_backend *base, const swarm_runtime_host *host, const char *state_dir)
+{
+    process_backend *b = (process_backend *)base;
+    if (host == NULL || !host->status || !host->watch_fd || !host->unwatch_fd || !host->timer ||
+        !host->cancel_timer)
+        return swarm__error_set(SWARM_EINVALID, "runtime \"process\": host lacks status/watch_fd/timer functions");
+    if (b->host != NULL)
+        return swarm__error_set(SWARM_EBUSY, "runtime \"process\" is already open");
+    if (b->state_dir == NULL || (state_dir && strcmp(state_dir, b->state_dir) != 0)) {
+        if (b->own_state_dir)
+            swarm__remove_tree(b->state_dir);
+        free(b->state_dir);
+        free(b->tasks_dir);
+        b->state_dir = b->tasks_dir = NULL;
+        b->own_state_dir = 0;
+        if (state_dir) {
+            b->state_dir = strdup(state_dir);
+        } else {
+            /* No place to keep tasks across restarts: a private temp dir, gone with the backend. */
+            char tmpl[] = "/tmp/libswarm-process-XXXXXX";
+            if (mkdtemp(tmpl) == NULL)
+                return swarm__error_set(SWARM_EIO, "runtime \"process\": mkdtemp: %s", strerror(errno));
+            b->state_dir = strdup(tmpl);
+            b->own_state_dir = 1;
+        }
+        if (b->state_dir)
+            b->tasks_dir = path_join(b->state_dir, "tasks");
+        if (b->tasks_dir == NULL)
+            return swarm__error_nomem();
+    }
+    if (swarm__mkdir_p(b->tasks_dir, 0700) != 0)
+        return swarm__error_set(SWARM_EIO, "runtime \"process\": mkdir %s: %s", b->tasks_dir, strerror(errno));
+    DIR *d = opendir(b->tasks_dir);
+    if (d == NULL)
+        return swarm__error_set(SWARM_EIO, "runtime \"process\": opendir %s: %s", b->tasks_dir, strerror(errno));
+    b->host = host;
+    b->cgroups = swarm__cgroup_usable();
+    logf_(b, SWARM_LOG_DEBUG, "runtime process: state in %s; limits through %s", b->state_dir,
+          b->cgroups ? "cgroups v2" : "rlimits");
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!valid_id(e->d_name) || e->d_name[0] == '.')
+            continue;
+        struct stat sb;
+        char *path = path_join(b->tasks_dir, e->d_name);
+        int is_dir = path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+        free(path);
+        if (!is_dir)
+            continue;
+        if (find(b, e->d_name) == NULL)
+            adopt(b, e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+static void process_free(struct swarm_runtime_backend *base)
+{
+    process_backend *b = (process_backend *)base;
+    if (b == NULL)
+        return;
+    process_close(base);
+    if (b->own_state_dir && b->state_dir)
+        swarm__remove_tree(b->state_dir);
+    free(b->state_dir);
+    free(b->tasks_dir);
+    free(b);
+}
+
+int swarm__runtime_process_new(struct swarm_runtime_backend **out)
+{
+    if (out == NULL)
+        return swarm__error_set(SWARM_EINVALID, "runtime \"process\": out is NULL");
+    process_backend *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return swarm__error_nomem();
+    b->base.version = SWARM_RUNTIME_BACKEND_VERSION;
+    b->base.name = "process";
+    b->base.open = process_open;
+    b->base.start = process_start;
+    b->base.stop = process_stop;
+    b->base.remove = process_remove;
+    b->base.list = process_list;
+    b->base.log_path = process_log_path;
+    b->base.close = process_close;
+    b->base.free = process_free;
+    *out = &b->base;
+    return 0;
+}

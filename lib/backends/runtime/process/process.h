@@ -1,0 +1,106 @@
+/*
+ * Internals of the "process" runtime, shared by its files:
+ *   spec.c     task JSON -> everything a launch needs (resolved before forking)
+ *   shim.c     the per-task shim and the task's own exec (async-signal-safe only)
+ *   cgroup.c   cgroups v2 limits
+ *   taskdir.c  the files of a task directory (state.json, pid, exit, logs)
+ *   process.c  the backend: task table, host callbacks, re-adoption
+ *
+ * Files of a task, under <state_dir>/tasks/<ID>/:
+ *   state.json  written by the node: ID, shim and task pids + start times, stop signal, cgroup
+ *   pid         written by the shim once the task runs: "SHIMPID SHIMSTART PID PIDSTART"
+ *   exit        written by the shim (tmp + rename) when the task ended:
+ *               "exited N" | "signaled N" | "error STAGE ERRNO"; by the node: "lost"
+ *   log, log.1  stdout and stderr of the task, rotated at the size limit
+ */
+#ifndef SWARM_RUNTIME_PROCESS_H
+#define SWARM_RUNTIME_PROCESS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SWARM__PROCESS_LOG_MAX_DEFAULT (10 * 1024 * 1024)
+
+/* Where the task's own setup failed (in the exit file and the shim's message). */
+enum {
+    SWARM__STAGE_SHIM = 1, /* the shim could not make pipes or fork */
+    SWARM__STAGE_CGROUP = 2,
+    SWARM__STAGE_RLIMIT = 3,
+    SWARM__STAGE_CHDIR = 4,
+    SWARM__STAGE_USER = 5,
+    SWARM__STAGE_EXEC = 6
+};
+
+/* Everything the shim and the task need, prepared before fork (the children never allocate). */
+typedef struct swarm__launch {
+    char *path;   /* resolved executable */
+    char **argv;  /* NULL-terminated */
+    char **envp;  /* NULL-terminated */
+    char *dir;    /* working directory or NULL */
+    int set_user; /* switch to uid/gid/groups */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    int n_groups; /* -1: leave the supplementary groups alone */
+    char *cgroup_procs; /* cgroup.procs to join before exec, or NULL */
+    int64_t rlimit_as;  /* > 0: RLIMIT_AS */
+    char *log_path, *log_old_path, *exit_path, *exit_tmp_path, *pid_path, *pid_tmp_path;
+    int64_t log_max;
+    int max_fd; /* close fds below this when close_range is missing */
+} swarm__launch;
+
+/* A task spec, parsed. */
+typedef struct swarm__process_spec {
+    swarm__launch launch;
+    int stop_signal;
+    int64_t stop_grace_ms; /* -1 if the spec has none */
+    int64_t memory_bytes, nano_cpus;
+} swarm__process_spec;
+
+/* What the shim tells the node over its control pipe (one write, well under PIPE_BUF). */
+typedef struct swarm__shim_msg {
+    int kind; /* SWARM__SHIM_STARTED or SWARM__SHIM_FAILED */
+    int pid;
+    int stage;
+    int err;
+    unsigned long long pid_start;
+} swarm__shim_msg;
+
+enum { SWARM__SHIM_STARTED = 1, SWARM__SHIM_FAILED = 2 };
+
+/* spec.c */
+/* Fills s from the Task object; 0, or -1 with the rejection reason in err. s is freed by the caller either way. */
+int swarm__process_spec_build(swarm__process_spec *s, const json_t *task, char *err, size_t errlen);
+void swarm__process_spec_free(swarm__process_spec *s);
+/* "SIGINT", "INT", "int", "2" -> 2; -1 if unknown. */
+int swarm__signal_parse(const char *text);
+/* "SIGTERM" for 15, "signal 42" style text for others (into buf). */
+const char *swarm__signal_name(int sig, char *buf, size_t len);
+
+/* shim.c (async-signal-safe) */
+/* Runs in the forked child: never returns. ctl_fd receives one swarm__shim_msg. */
+_Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd);
+/* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0. */
+unsigned long long swarm__proc_start_time(pid_t pid);
+
+/* cgroup.c */
+/* 1 if /sys/fs/cgroup is a writable cgroup v2 mount. */
+int swarm__cgroup_usable(void);
+/* Makes the task's cgroup with memory.max / cpu.max set; 0 with *out_dir (malloc'd), or -1 with err. */
+int swarm__cgroup_create(const char *task_id, int64_t memory_bytes, int64_t nano_cpus, char **out_dir, char *err,
+                         size_t errlen);
+void swarm__cgroup_remove(const char *dir);
+
+/* taskdir.c */
+/* Writes path atomically (tmp + rename). 0 or -1 (errno). */
+int swarm__file_write_atomic(const char *path, const char *text);
+/* Reads a whole small file (malloc'd, NUL-terminated) or NULL. */
+char *swarm__file_read(const char *path);
+/* rm -rf for a task directory. */
+void swarm__remove_tree(const char *path);
+/* mkdir -p. 0 or -1. */
+int swarm__mkdir_p(const char *path, mode_t mode);
+
+#endif
