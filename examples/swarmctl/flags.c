@@ -349,3 +349,27 @@ void flags_print_help(const command_info *cmd, const flag_def *defs)
     free(heads);
     free(sorted);
 }
+
+int flags_check_args(const command_info *cmd, size_t have, int min, int max)
+{
+    const char *what = NULL;
+    int n = 0;
+    if (max == 0 && have > 0) {
+        fprintf(stderr, "\"swarmctl %s\" accepts no arguments.\n", cmd->path);
+    } else if (min == max && (int)have != min) {
+        what = "exactly";
+        n = min;
+    } else if ((int)have < min) {
+        what = "at least";
+        n = min;
+    } else if (max >= 0 && (int)have > max) {
+        what = "at most";
+        n = max;
+    } else {
+        return 0;
+    }
+    if (what)
+        fprintf(stderr, "\"swarmctl %s\" requires %s %d argument%s.\n", cmd->path, what, n, n == 1 ? "" : "s");
+    fprintf(stderr, "See 'swarmctl %s --help'.\n\nUsage:  %s\n\n%s\n", cmd->path, cmd->use, cmd->short_help);
+    return 1;
+}

@@ -62,6 +62,9 @@ int flags_usage_error(const command_info *cmd, const char *msg);
 
 void flags_reset(flag_def *defs);
 
+/* Checks the positional count (max < 0: unbounded); prints docker's message and returns 1 when wrong. */
+int flags_check_args(const command_info *cmd, size_t have, int min, int max);
+
 /* Parses a decimal CPU count ("0.5") into nano CPUs; NULL or malloc'ed error. */
 char *parse_cpus(int64_t *out, const char *text);
 

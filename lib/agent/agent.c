@@ -383,6 +383,24 @@ int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm_
         free(a);
         return rc;
     }
+    /* What the runtime already runs (re-adopted), before any assignment is looked at:
+     * its own reports may come later than the first assignments. */
+    char *list = NULL;
+    if (a->rt->list && a->rt->list(a->rt, &list) == 0 && list) {
+        json_t *arr = json_loads(list, 0, NULL);
+        size_t i;
+        json_t *t;
+        json_array_foreach(arr, i, t) {
+            const char *id = swarm__json_str(t, "ID"), *state = swarm__json_str(t, "State");
+            known *k = id && state ? find_or_add(a, id) : NULL;
+            if (k && k->rt_state == NULL) {
+                k->rt_state = strdup(state);
+                k->rt_status = json_incref(t);
+            }
+        }
+        json_decref(arr);
+    }
+    free(list);
     *out = a;
     return 0;
 }

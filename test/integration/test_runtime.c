@@ -337,6 +337,27 @@ static int wait_pgrp_empty(rt_host *h, pid_t pgid)
     return count_pgrp(pgid) == 0;
 }
 
+/*
+ * Reaps every child of the test; 1 once none is left. The test process is a
+ * child subreaper, so orphaned task processes come to it: a task left running
+ * makes this fail instead of leaking.
+ */
+static int no_children_left(void)
+{
+    long long end = test_now_ms() + DEADLINE_MS;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(-1, &status, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            return 1;
+        if (r > 0)
+            continue;
+        if (test_now_ms() >= end)
+            return 0;
+        usleep(10000);
+    }
+}
+
 static char *read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -575,6 +596,7 @@ static void battery_run_stop_remove(const char *runtime)
     CHECK_INT(list_count(f.b), 0);
     CHECK_INT(f.b->remove(f.b, "t1"), SWARM_ENOTFOUND);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void battery_exit_codes(const char *runtime)
@@ -603,6 +625,7 @@ static void battery_exit_codes(const char *runtime)
     CHECK_INT(f.b->remove(f.b, "ok"), 0);
     CHECK_INT(f.b->remove(f.b, "bad"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void battery_rejected(const char *runtime)
@@ -617,6 +640,7 @@ static void battery_rejected(const char *runtime)
     CHECK_INT(list_has(f.b, "rej", "rejected"), 1);
     CHECK_INT(f.b->remove(f.b, "rej"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void battery_errors(const char *runtime)
@@ -641,6 +665,7 @@ static void battery_errors(const char *runtime)
     CHECK_INT(f.b->remove(f.b, "dup"), 0);
     CHECK_INT(f.b->remove(f.b, "early"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void battery_close_with_tasks(const char *runtime)
@@ -671,6 +696,7 @@ static void battery_close_with_tasks(const char *runtime)
         }
     }
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 #define BATTERY(rt, suffix)                                                                              \
@@ -704,6 +730,7 @@ static void test_runtime__fake_scripted_delay(void)
     CHECK_INT(start_json(f.b, task_with("junk", cs)), SWARM_EINVALID);
     CHECK_INT(f.b->remove(f.b, "slow"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 /* ---- process only ---- */
@@ -770,6 +797,7 @@ static void test_runtime__process_env_dir_args(void)
     snprintf(dir, sizeof dir, "%s/tasks/env", f.dir);
     CHECK_INT(access(dir, F_OK), -1); /* remove deleted its files */
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void test_runtime__process_rejections(void)
@@ -820,6 +848,7 @@ static void test_runtime__process_rejections(void)
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         CHECK_INT(f.b->remove(f.b, ids[i]), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void test_runtime__process_user(void)
@@ -852,6 +881,7 @@ static void test_runtime__process_user(void)
     }
     CHECK_INT(f.b->remove(f.b, "numeric"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void test_runtime__process_signals(void)
@@ -902,10 +932,26 @@ static void test_runtime__process_signals(void)
     CHECK_INT(r->exit_code, 128 + SIGKILL);
     CHECK(wait_pgrp_empty(&f.h, pid)); /* its sleeps went with it */
 
+    /* grace_ms < 0: the spec's StopGracePeriod (nanoseconds) decides. */
+    cs = json_pack("{s:[s,s,s], s:I}", "Command", "/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done",
+                   "StopGracePeriod", (json_int_t)300000000);
+    CHECK_INT(start_json(f.b, task_with("spec-grace", cs)), 0);
+    CHECK(wait_report(&f.h, "spec-grace", "running", 0) != NULL);
+    run_for(&f.h, 100);
+    start = test_now_ms();
+    CHECK_INT(f.b->stop(f.b, "spec-grace", -1), 0);
+    r = wait_report(&f.h, "spec-grace", "shutdown", 0);
+    CHECK(r != NULL);
+    CHECK(test_now_ms() - start >= 290);
+    CHECK(test_now_ms() - start < 5000);
+    CHECK_INT(r->exit_code, 128 + SIGKILL);
+
     CHECK_INT(f.b->remove(f.b, "usr1"), 0);
     CHECK_INT(f.b->remove(f.b, "int"), 0);
     CHECK_INT(f.b->remove(f.b, "stubborn"), 0);
+    CHECK_INT(f.b->remove(f.b, "spec-grace"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void test_runtime__process_group(void)
@@ -937,6 +983,7 @@ static void test_runtime__process_group(void)
     CHECK_INT(f.b->remove(f.b, "tree"), 0);
     CHECK_INT(f.b->remove(f.b, "leftover"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void check_rotation(fixture *f, const char *id, const char *max_size, long long total, long long limit)
@@ -969,6 +1016,7 @@ static void test_runtime__process_log_rotation(void)
     check_rotation(&f, "small", "100k", 1000000, 100 * 1024);
     check_rotation(&f, "default", NULL, 12000000, 10 * 1024 * 1024);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 static void test_runtime__process_limits(void)
@@ -995,6 +1043,7 @@ static void test_runtime__process_limits(void)
     free(log);
     CHECK_INT(f.b->remove(f.b, "lim"), 0);
     fixture_close(&f);
+    CHECK(no_children_left());
 }
 
 /* The node goes away (close + free) and comes back: running tasks are re-adopted, ended ones reported. */
@@ -1060,13 +1109,54 @@ static void test_runtime__process_readopt(void)
     CHECK_INT(g.b->remove(g.b, "done"), 0);
     CHECK_INT(list_count(g.b), 0);
     fixture_close(&g);
+    CHECK(no_children_left());
+}
+
+/* The node died between forking the shim and hearing from it: the pid file, once there, completes the picture. */
+static void test_runtime__process_readopt_while_starting(void)
+{
+    fixture f;
+    fixture_open(&f, "process", NULL);
+    CHECK_INT(start_json(f.b, task_for("process", "young", RUN, 0)), 0);
+    const report *r = wait_report(&f.h, "young", "running", 0);
+    CHECK(r != NULL);
+    pid_t pid = (pid_t)r->pid;
+    fixture_close(&f);
+
+    /* Make the directory look as if the node never learnt the task's pid. */
+    char state_path[4200], pid_path[4200], saved[4200];
+    snprintf(state_path, sizeof state_path, "%s/tasks/young/state.json", f.dir);
+    snprintf(pid_path, sizeof pid_path, "%s/tasks/young/pid", f.dir);
+    snprintf(saved, sizeof saved, "%s/tasks/young/pid.saved", f.dir);
+    json_t *st = json_load_file(state_path, 0, NULL);
+    CHECK(st != NULL);
+    json_object_set_new(st, "PID", json_integer(0));
+    json_object_set_new(st, "PIDStart", json_integer(0));
+    CHECK_INT(json_dump_file(st, state_path, 0), 0);
+    json_decref(st);
+    CHECK_INT(rename(pid_path, saved), 0);
+
+    fixture g;
+    fixture_open(&g, "process", f.dir);
+    CHECK(wait_report(&g.h, "young", "starting", 0) != NULL);
+    run_for(&g.h, 150);
+    CHECK(find_report(&g.h, "young", "running", 0) == NULL);
+    CHECK_INT(rename(saved, pid_path), 0);
+    r = wait_report(&g.h, "young", "running", 0);
+    CHECK(r != NULL);
+    CHECK_INT(r->pid, pid);
+    CHECK_INT(g.b->stop(g.b, "young", 5000), 0);
+    r = wait_report(&g.h, "young", "shutdown", 0);
+    CHECK(r != NULL);
+    CHECK_INT(r->exit_code, 128 + SIGTERM);
+    CHECK_INT(g.b->remove(g.b, "young"), 0);
+    fixture_close(&g);
+    CHECK(no_children_left());
 }
 
 /* The whole node process is SIGKILLed; a new one on the same state dir re-adopts and stops the task. */
 static void test_runtime__process_readopt_after_sigkill(void)
 {
-    /* Orphaned shims become our children, so that this test can reap them too. */
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     const char *dir = test_tmpdir();
     int p[2];
     CHECK_INT(pipe(p), 0);
@@ -1116,13 +1206,7 @@ static void test_runtime__process_readopt_after_sigkill(void)
     CHECK(wait_pgrp_empty(&f.h, pid));
     CHECK_INT(f.b->remove(f.b, "sleeper"), 0);
     fixture_close(&f);
-    /* Reap the orphaned shim, now ours as subreaper; nothing may be left. */
-    long long end = test_now_ms() + DEADLINE_MS;
-    while (test_now_ms() < end && waitpid(-1, &status, WNOHANG) >= 0)
-        usleep(10000);
-    CHECK_INT(waitpid(-1, &status, WNOHANG), -1);
-    CHECK_INT(errno, ECHILD);
-    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    CHECK(no_children_left()); /* the orphaned shim came to us (subreaper) and is reaped */
 }
 
 /* A shim killed from outside: the next open reports the task failed and kills what is left. */
@@ -1149,6 +1233,7 @@ static void test_runtime__process_shim_killed(void)
     CHECK(wait_pgrp_empty(&g.h, pid));
     CHECK_INT(g.b->remove(g.b, "orphan"), 0);
     fixture_close(&g);
+    CHECK(no_children_left());
 }
 
 static void test_runtime__process_no_state_dir(void)
@@ -1172,11 +1257,14 @@ static void test_runtime__process_no_state_dir(void)
     CHECK_INT(access(dir, F_OK), -1); /* the private state dir went with it */
     CHECK_INT(h.watches + h.timers, 0);
     host_fini(&h);
+    CHECK(no_children_left());
 }
 
 int main(int argc, char **argv)
 {
     atexit(kill_leftovers);
+    /* Orphans (a shim whose node was killed, a task whose shim was) come to us, to be reaped and counted. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     static const test_case cases[] = {
         TEST(test_runtime__registry),
         BATTERY_CASES(fake),
@@ -1190,6 +1278,7 @@ int main(int argc, char **argv)
         TEST(test_runtime__process_log_rotation),
         TEST(test_runtime__process_limits),
         TEST(test_runtime__process_readopt),
+        TEST(test_runtime__process_readopt_while_starting),
         TEST(test_runtime__process_readopt_after_sigkill),
         TEST(test_runtime__process_shim_killed),
         TEST(test_runtime__process_no_state_dir),

@@ -57,6 +57,7 @@ _strerror = _fn("swarm_strerror", _c_char_p, ctypes.c_int)
 _last_code = _fn("swarm_error_last_code", ctypes.c_int)
 _last_message = _fn("swarm_error_last_message", _c_char_p)
 _open = _fn("swarm_cluster_open", ctypes.c_int, ctypes.POINTER(_void_p), _c_char_p)
+_connect = _fn("swarm_cluster_connect", ctypes.c_int, ctypes.POINTER(_void_p), _c_char_p)
 _init = _fn("swarm_cluster_init", ctypes.c_int, _void_p, _c_char_p)
 _inspect = _fn("swarm_cluster_inspect", ctypes.c_int, _void_p, ctypes.POINTER(_void_p))
 _info = _fn("swarm_cluster_info", ctypes.c_int, _void_p, ctypes.POINTER(_void_p))
@@ -378,7 +379,10 @@ class Tasks(_Collection):
 
 
 class Cluster:
-    """A libswarm node. Use Cluster.open(**options) and close() (or a with block)."""
+    """A libswarm node: Cluster.open(**options) embeds one, Cluster.connect(url) talks to swarmd.
+
+    Close it with close() or a with block.
+    """
 
     def __init__(self, handle):
         self._handle = handle
@@ -393,6 +397,13 @@ class Cluster:
         opts.update(kwargs)
         handle = _void_p()
         _check(_open(ctypes.byref(handle), json.dumps(opts).encode()))
+        return cls(handle)
+
+    @classmethod
+    def connect(cls, url):
+        """Connects to a node served by another process, e.g. swarmd: connect("unix:///path/swarmd.sock")."""
+        handle = _void_p()
+        _check(_connect(ctypes.byref(handle), _enc(url)))
         return cls(handle)
 
     def _handle_or_raise(self):

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +70,7 @@ typedef struct ptask {
     int pidfd;
     void *pidfd_token;
     void *poll_timer, *kill_timer, *report_timer;
+    void *pidfile_timer; /* re-adopted while starting: waits for the shim's pid file */
     unsigned pending; /* R_* reports queued */
 } ptask;
 
@@ -139,12 +141,12 @@ static void task_release(ptask *t)
             h->unwatch_fd(h->ctx, t->ctl_token);
         if (t->pidfd_token)
             h->unwatch_fd(h->ctx, t->pidfd_token);
-        void **timers[] = {&t->poll_timer, &t->kill_timer, &t->report_timer};
+        void **timers[] = {&t->poll_timer, &t->kill_timer, &t->report_timer, &t->pidfile_timer};
         for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
             if (*timers[i])
                 h->cancel_timer(h->ctx, *timers[i]);
     }
-    t->ctl_token = t->pidfd_token = t->poll_timer = t->kill_timer = t->report_timer = NULL;
+    t->ctl_token = t->pidfd_token = t->poll_timer = t->kill_timer = t->report_timer = t->pidfile_timer = NULL;
     if (t->ctl_fd >= 0)
         close(t->ctl_fd);
     if (t->pidfd >= 0) {
@@ -363,6 +365,12 @@ static void signal_task(ptask *t, int sig)
 {
     if (t->pid <= 0)
         return;
+    if (t->pidfd >= 0) {
+        /* The shim reaps the task just before it exits: once it is gone, the pid is free for reuse. */
+        struct pollfd p = {t->pidfd, POLLIN, 0};
+        if (poll(&p, 1, 0) == 1)
+            return;
+    }
     if (kill(-t->pid, sig) != 0 && errno == ESRCH)
         kill(t->pid, sig);
 }
@@ -470,7 +478,9 @@ static void finish(ptask *t)
         h->cancel_timer(h->ctx, t->poll_timer);
     if (t->kill_timer)
         h->cancel_timer(h->ctx, t->kill_timer);
-    t->poll_timer = t->kill_timer = NULL;
+    if (t->pidfile_timer)
+        h->cancel_timer(h->ctx, t->pidfile_timer);
+    t->poll_timer = t->kill_timer = t->pidfile_timer = NULL;
     char *text = swarm__file_read(t->exit_path);
     apply_exit(t, text);
     if (text == NULL)
@@ -767,6 +777,26 @@ static const char *process_log_path(struct swarm_runtime_backend *base, const ch
     return t && t->on_disk ? t->log_path : NULL;
 }
 
+/* A task re-adopted while starting (the node died right after forking): its pid comes from the pid file. */
+static void on_pidfile_timer(void *payload)
+{
+    ptask *t = payload;
+    const swarm_runtime_host *h = t->b->host;
+    t->pidfile_timer = NULL;
+    read_pid_file(t);
+    if (t->pid <= 0) {
+        if (h->timer(h->ctx, POLL_MS, on_pidfile_timer, t, &t->pidfile_timer) != 0)
+            t->pidfile_timer = NULL;
+        return;
+    }
+    t->state = P_RUNNING;
+    write_state(t);
+    if (t->stop_requested)
+        signal_task(t, t->stop_signal);
+    t->pending |= R_RUNNING;
+    flush(t);
+}
+
 /* Re-adopts the task in directory <tasks>/<id> after a restart of the node. */
 static void adopt(process_backend *b, const char *id)
 {
@@ -817,6 +847,8 @@ static void adopt(process_backend *b, const char *id)
             logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
         logf_(b, SWARM_LOG_INFO, "runtime process: re-adopted task %s (pid %d)", t->id, (int)t->pid);
         queue(t, t->pid > 0 ? R_RUNNING : R_STARTING);
+        if (t->pid <= 0 && b->host->timer(b->host->ctx, POLL_MS, on_pidfile_timer, t, &t->pidfile_timer) != 0)
+            t->pidfile_timer = NULL;
         return;
     }
     /* The shim died without a word (killed from outside): the task has no log relay or reaper left. */

@@ -1,4 +1,9 @@
-/* Small file helpers for task directories: atomic writes, whole-file reads, rm -rf, mkdir -p. */
+/*
+ * Small file helpers for task directories: atomic writes, whole-file reads,
+ * rm -rf, mkdir -p. Atomic writes do not fsync: they guard against the node
+ * dying, not the machine (after a reboot the tasks are gone anyway), and the
+ * loop must not wait on the disk.
+ */
 #include "backends/runtime/process/process.h"
 
 #include <dirent.h>
@@ -38,8 +43,6 @@ int swarm__file_write_atomic(const char *path, const char *text)
         p += w;
         len -= (size_t)w;
     }
-    if (ok && fsync(fd) != 0)
-        ok = 0;
     int e = errno;
     close(fd);
     if (ok && rename(tmp, path) != 0) {
