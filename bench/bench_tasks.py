@@ -42,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--swarmd", default=os.path.join(root, "build", "examples", "swarmd"))
     ap.add_argument("--lib", default=os.path.join(root, "build", "lib", "libswarm.so"))
+    ap.add_argument("--runtime", default="process")
     ap.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     args = ap.parse_args()
     os.environ["SWARM_LIBRARY"] = args.lib
@@ -51,7 +52,7 @@ def main():
     for n in args.sizes:
         tmp = tempfile.mkdtemp(prefix="swarm-bench-")
         sock = os.path.join(tmp, "swarmd.sock")
-        proc = subprocess.Popen([args.swarmd, "--state-dir", os.path.join(tmp, "node"), "--listen-addr",
+        proc = subprocess.Popen([args.swarmd, "--state-dir", os.path.join(tmp, "node"), "--runtime", args.runtime, "--listen-addr",
                                  "127.0.0.1:2377", "--control-socket", sock],
                                 stderr=subprocess.DEVNULL)
         try:

@@ -6,6 +6,8 @@
 #ifndef SWARMCTL_TABWRITER_H
 #define SWARMCTL_TABWRITER_H
 
+#include <stddef.h>
+
 /* Returns the aligned text (malloc'ed). */
 char *tabwriter_format(const char *text, int minwidth, int padding);
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static void usage(FILE *f)
                "      --advertise-addr string   Address other nodes use to reach this one\n"
                "      --control-socket string   Control socket path (default \"STATE-DIR/swarmd.sock\")\n"
                "      --hostname string         Hostname this node reports (default: the host's)\n"
+               "      --runtime string          Task runtime: \"process\" (default) or \"fake\"\n"
                "      --debug                   Log debug messages\n"
                "  -h, --help                    Print usage\n");
 }
@@ -69,9 +71,11 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'},    {"listen-addr", required_argument, NULL, 'l'},
         {"advertise-addr", required_argument, NULL, 'a'}, {"control-socket", required_argument, NULL, 'c'},
         {"hostname", required_argument, NULL, 'n'},     {"debug", no_argument, NULL, 'd'},
+        {"runtime", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0},
     };
-    const char *state_dir = NULL, *listen = NULL, *advertise = NULL, *control = NULL, *hostname = NULL;
+    const char *state_dir = NULL, *listen = NULL, *advertise = NULL, *control = NULL, *hostname = NULL,
+               *runtime = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -82,6 +86,7 @@ int main(int argc, char **argv)
         case 'c': control = optarg; break;
         case 'n': hostname = optarg; break;
         case 'd': verbosity = SWARM_LOG_DEBUG; break;
+        case 'r': runtime = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "swarmd: unknown flag: %s\nSee 'swarmd --help'.\n", argv[optind - 1]);
@@ -98,6 +103,14 @@ int main(int argc, char **argv)
     }
     swarm_log_set(log_line, verbosity, NULL);
 
+    /* A daemon's choice (a library never makes it): few malloc arenas and
+     * large buffers straight from mmap, so memory freed after a burst (a
+     * 1000-task listing) goes back to the system instead of lingering in
+     * per-thread arenas. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+
     /* SIGTERM/SIGINT are taken synchronously by this thread; block them
      * before any library thread exists so that none of them gets one. */
     sigset_t stop;
@@ -112,6 +125,7 @@ int main(int argc, char **argv)
     add_option(options, sizeof options - 2, "ListenAddr", listen);
     add_option(options, sizeof options - 2, "AdvertiseAddr", advertise);
     add_option(options, sizeof options - 2, "Hostname", hostname);
+    add_option(options, sizeof options - 2, "Runtime", runtime);
     strcat(options, "}");
 
     swarm_cluster_t *c = NULL;

@@ -423,11 +423,20 @@ int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e)
     return 0;
 }
 
-void swarm__agent_stop(swarm__agent *a)
+void swarm__agent_stop(swarm__agent *a, int kill_tasks)
 {
     if (a == NULL)
         return;
     a->closing = 1;
+    if (kill_tasks && a->rt) {
+        const char *id;
+        json_t *v;
+        json_object_foreach(a->tasks, id, v) {
+            known *k = (known *)(uintptr_t)json_integer_value(v);
+            if (k->rt_state && !rt_terminal(k))
+                a->rt->stop(a->rt, id, 0); /* grace 0: SIGKILL now */
+        }
+    }
     if (a->session)
         swarm__dispatcher_close(a->dispatcher, a->session);
     a->session = NULL;

@@ -23,8 +23,12 @@ int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm_
 /* Opens a session with a dispatcher in this process. */
 int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e);
 
-/* Closes the session and the runtime; tasks keep running. NULL allowed. */
-void swarm__agent_stop(swarm__agent *a);
+/*
+ * Closes the session and the runtime. Tasks keep running for the next start
+ * to re-adopt, unless kill_tasks (a node whose state does not outlive it):
+ * then they are killed first. NULL allowed.
+ */
+void swarm__agent_stop(swarm__agent *a, int kill_tasks);
 
 /* Path of a task's captured output, or NULL (borrowed). */
 const char *swarm__agent_log_path(swarm__agent *a, const char *task_id);

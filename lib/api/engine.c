@@ -379,7 +379,7 @@ static int start_roles(swarm__engine *eng, swarm__err *e)
     if (rc == 0)
         rc = swarm__agent_attach(eng->agent, swarm__manager_dispatcher(eng->manager), e);
     if (rc != 0) {
-        swarm__agent_stop(eng->agent);
+        swarm__agent_stop(eng->agent, 0);
         eng->agent = NULL;
         swarm__manager_stop(eng->manager);
         eng->manager = NULL;
@@ -703,7 +703,7 @@ static void teardown(void *payload)
     swarm__engine *eng = payload;
     /* Agent first (its tasks keep running), then pending proposals fail,
      * then the components that were waiting on them go. */
-    swarm__agent_stop(eng->agent);
+    swarm__agent_stop(eng->agent, eng->state_dir == NULL);
     eng->agent = NULL;
     if (eng->proposer)
         eng->proposer->close(eng->proposer);

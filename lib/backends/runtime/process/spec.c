@@ -421,7 +421,7 @@ int swarm__process_spec_build(swarm__process_spec *s, const json_t *task, char *
 
     /* A clean environment, as in a container: PATH, HOSTNAME, HOME, then the spec's Env. */
     const char *node_path = getenv("PATH");
-    if (env_set(&env, str_printf("%sPATH=%s", "", node_path && *node_path ? node_path : DEFAULT_PATH)) != 0)
+    if (env_set(&env, str_printf("%s=%s", "PATH", node_path && *node_path ? node_path : DEFAULT_PATH)) != 0)
         goto nomem;
     const char *hostname = json_string_value(json_object_get(cs, "Hostname"));
     char host_buf[256] = "";
@@ -430,15 +430,16 @@ int swarm__process_spec_build(swarm__process_spec *s, const json_t *task, char *
             host_buf[0] = '\0';
         hostname = host_buf;
     }
-    if (env_set(&env, str_printf("%sHOSTNAME=%s", "", hostname)) != 0)
+    if (env_set(&env, str_printf("%s=%s", "HOSTNAME", hostname)) != 0)
         goto nomem;
-    if (env_set(&env, str_printf("%sHOME=%s", "", home ? home : (l->set_user ? "/" : "/root"))) != 0)
+    /* HOME: the user's, else the node's own (the task runs as the node's user). */
+    const char *node_home = getenv("HOME");
+    const char *home_dir = home                        ? home
+                           : l->set_user               ? "/"
+                           : node_home && *node_home   ? node_home
+                                                       : "/";
+    if (env_set(&env, str_printf("%s=%s", "HOME", home_dir)) != 0)
         goto nomem;
-    if (!l->set_user && geteuid() != 0) {
-        const char *h = getenv("HOME");
-        if (h && *h && env_set(&env, str_printf("%sHOME=%s", "", h)) != 0)
-            goto nomem;
-    }
     json_t *envs = json_object_get(cs, "Env");
     json_array_foreach(envs, i, v)
     {
