@@ -339,7 +339,13 @@ void flags_print_help(const command_info *cmd, const flag_def *defs)
     }
     printf("\nOptions:\n");
     for (size_t i = 0; i < n; i++) {
-        printf("%s%*s   %s", heads[i], (int)(maxlen - strlen(heads[i])), "", sorted[i]->usage);
+        printf("%s%*s   ", heads[i], (int)(maxlen - strlen(heads[i])), "");
+        /* Continuation lines of a multi-line usage line up under its first line. */
+        for (const char *u = sorted[i]->usage; *u; u++) {
+            putchar(*u);
+            if (*u == '\n')
+                printf("%*s", (int)maxlen + 3, "");
+        }
         if (sorted[i]->default_text)
             printf(" (default %s)", sorted[i]->default_text);
         printf("\n");

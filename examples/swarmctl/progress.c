@@ -78,6 +78,7 @@ typedef struct {
     size_t nslots;
     /* jobs */
     uint64_t job_iteration;
+    int has_iteration; /* the service reports JobStatus; otherwise every task counts */
     int total, concurrent, progress_digits, active_digits;
     strlist job_nodes;
 } updater;
@@ -243,6 +244,8 @@ static int update_global(updater *u, json *tasks, const strlist *ready, int roll
 
 static int in_iteration(updater *u, json *t)
 {
+    if (!u->has_iteration)
+        return 1;
     json *it = json_path(t, "JobIteration.Index");
     return it != NULL && json_unum(it) == u->job_iteration;
 }
@@ -270,6 +273,7 @@ static int update_replicated_job(updater *u, json *svc, json *tasks)
         u->total = (int)json_unum(json_path(svc, "Spec.Mode.ReplicatedJob.TotalCompletions"));
         u->concurrent = (int)json_unum(json_path(svc, "Spec.Mode.ReplicatedJob.MaxConcurrent"));
         u->job_iteration = json_unum(json_path(svc, "JobStatus.JobIteration.Index"));
+        u->has_iteration = json_path(svc, "JobStatus.JobIteration.Index") != NULL;
         u->progress_digits = digits(u->total);
         u->active_digits = digits(u->concurrent);
         job_overall(u, 0, 0);
@@ -319,6 +323,7 @@ static int update_replicated_job(updater *u, json *svc, json *tasks)
 static int update_global_job(updater *u, json *svc, json *tasks, const strlist *active)
 {
     u->job_iteration = json_unum(json_path(svc, "JobStatus.JobIteration.Index"));
+    u->has_iteration = json_path(svc, "JobStatus.JobIteration.Index") != NULL;
     char buf[128];
     if (!u->initialized) {
         if (tasks->child == NULL && active->count != 0) {

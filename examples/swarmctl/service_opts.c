@@ -448,13 +448,6 @@ static json *placement_prefs(const strlist *items)
     return a;
 }
 
-static int port_cmp(const void *a, const void *b)
-{
-    uint64_t x = json_unum(json_get(*(json *const *)a, "TargetPort"));
-    uint64_t y = json_unum(json_get(*(json *const *)b, "TargetPort"));
-    return x < y ? -1 : x > y;
-}
-
 json *service_spec_from_flags(flag_def *defs, const char *image, const strlist *args, char **err)
 {
     const char *mode = F("mode")->changed ? F("mode")->s : "replicated";
@@ -572,7 +565,6 @@ json *service_spec_from_flags(flag_def *defs, const char *image, const strlist *
         }
         json_set(ep, "Ports", ports);
     }
-    (void)port_cmp;
     return spec;
 }
 

@@ -60,8 +60,6 @@ int service_scale(swarm_cluster_t *c, int argc, char **argv)
         const char *eq = strchr(a, '=');
         char name[512];
         snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
-        flag_def number = {.name = "replicas", .type = FLAG_UINT};
-        (void)number;
         /* Same rules as strconv.ParseUint(s, 10, 64). */
         const char *p = eq + 1;
         uint64_t n = 0;

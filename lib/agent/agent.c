@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include "agent/runtime.h"
+#include "swarm/common.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "model/model.h"
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 /* What the agent knows of one task. */
 typedef struct known {
@@ -26,8 +29,10 @@ struct swarm__agent {
     char *runtime_dir;
     struct swarm_runtime_backend *rt;
     swarm_runtime_host host;
-    swarm__dispatcher *dispatcher;
+    swarm__dispatcher *dispatcher; /* local attach only */
     swarm__session *session;
+    swarm__status_sink sink;
+    void *sink_payload;
     json_t *tasks; /* ID -> integer pointer to a known (owned) */
     int closing;
 };
@@ -189,7 +194,7 @@ static int rt_terminal(const known *k)
 static void report(swarm__agent *a, const char *id, const char *state, const char *message, const char *err,
                    const json_t *extra)
 {
-    if (a->session == NULL)
+    if (a->sink == NULL)
         return;
     char ts[SWARM__TIME_LEN];
     swarm__time_format(ts, a->clock->wall_ns(a->clock->data));
@@ -212,7 +217,7 @@ static void report(swarm__agent *a, const char *id, const char *state, const cha
     }
     json_t *updates = json_pack("[{s:s, s:o}]", "TaskID", id, "Status", status);
     if (updates)
-        swarm__dispatcher_status(a->dispatcher, a->session, updates);
+        a->sink(a->sink_payload, updates);
     json_decref(updates);
 }
 
@@ -277,9 +282,8 @@ static void act(swarm__agent *a, const char *id, known *k)
     }
 }
 
-static void on_assignments(void *payload, const json_t *msg)
+void swarm__agent_assignments(swarm__agent *a, const json_t *msg)
 {
-    swarm__agent *a = payload;
     if (a->closing)
         return;
     if (json_is_true(json_object_get((json_t *)msg, "Full"))) {
@@ -405,13 +409,13 @@ int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm_
     return 0;
 }
 
-int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e)
+void swarm__agent_set_uplink(swarm__agent *a, swarm__status_sink sink, void *payload)
 {
-    a->dispatcher = d;
-    int rc = swarm__dispatcher_open(d, a->node_id, on_assignments, a, &a->session, e);
-    if (rc != 0)
-        return rc;
-    /* Tell the managers what the runtime re-adopted. */
+    a->sink = sink;
+    a->sink_payload = payload;
+    if (sink == NULL)
+        return;
+    /* Tell the managers what happened while they were away (or what the runtime re-adopted). */
     const char *id;
     json_t *v;
     json_object_foreach(a->tasks, id, v) {
@@ -420,7 +424,38 @@ int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e)
             report(a, id, k->rt_state, swarm__json_str(k->rt_status, "Message"),
                    swarm__json_str(k->rt_status, "Err"), k->rt_status);
     }
+}
+
+static void local_assignments(void *payload, const json_t *msg)
+{
+    swarm__agent_assignments(payload, msg);
+}
+
+static void local_status(void *payload, const json_t *updates)
+{
+    swarm__agent *a = payload;
+    swarm__dispatcher_status(a->dispatcher, a->session, updates);
+}
+
+int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e)
+{
+    a->dispatcher = d;
+    int rc = swarm__dispatcher_open(d, a->node_id, local_assignments, a, &a->session, e);
+    if (rc != 0)
+        return rc;
+    swarm__agent_set_uplink(a, local_status, a);
     return 0;
+}
+
+json_t *swarm__agent_describe(const char *hostname)
+{
+    struct utsname u;
+    uname(&u);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return json_pack("{s:s, s:{s:s, s:s}, s:{s:I, s:I}, s:{s:s}}", "Hostname", hostname, "Platform", "Architecture",
+                     u.machine, "OS", "linux", "Resources", "NanoCPUs", (json_int_t)cpus * 1000000000,
+                     "MemoryBytes", (json_int_t)pages * page, "Engine", "EngineVersion", swarm_version());
 }
 
 void swarm__agent_stop(swarm__agent *a, int kill_tasks)
@@ -428,6 +463,7 @@ void swarm__agent_stop(swarm__agent *a, int kill_tasks)
     if (a == NULL)
         return;
     a->closing = 1;
+    a->sink = NULL;
     if (kill_tasks && a->rt) {
         const char *id;
         json_t *v;

@@ -20,8 +20,25 @@ typedef struct swarm__agent swarm__agent;
 int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm__clock *clock, const char *runtime,
                        const char *state_dir, const char *node_id, swarm__err *e);
 
-/* Opens a session with a dispatcher in this process. */
+/* Receives task status updates (a JSON array, borrowed) on their way to the managers. */
+typedef void (*swarm__status_sink)(void *payload, const json_t *updates);
+
+/*
+ * Connects the agent to its managers: status updates go to sink from now on,
+ * starting with the current state of every task the agent knows (a manager
+ * that just (re)connected learns what happened meanwhile). NULL disconnects:
+ * reports are then dropped, and re-sent at the next connection.
+ */
+void swarm__agent_set_uplink(swarm__agent *a, swarm__status_sink sink, void *payload);
+
+/* Handles an assignments message from the dispatcher (see dispatcher.h). */
+void swarm__agent_assignments(swarm__agent *a, const json_t *msg);
+
+/* Opens a session with a dispatcher in this process (a manager's own agent). */
 int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e);
+
+/* This node's description for the dispatcher: Hostname, Platform, Resources, Engine. New reference. */
+json_t *swarm__agent_describe(const char *hostname);
 
 /*
  * Closes the session and the runtime. Tasks keep running for the next start

@@ -1,4 +1,4 @@
-#include "api/engine.h"
+#include "api/engine_int.h"
 
 #include "core/clock.h"
 #include "core/id.h"
@@ -27,28 +27,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-struct swarm__engine {
-    swarm__loop *loop;
-    const swarm__clock *clock;
-    char *state_dir;   /* NULL for a memory-only node */
-    char *listen_addr;
-    char *advertise_addr;
-    char *hostname;
-    char *store_name;
-    char *runtime_name;
-    char *scheduler_name;
-    char *tmp_dir;     /* runtime state of a node without a StateDir, removed at close */
-    /* loop-thread state */
-    swarm__manager *manager;
-    swarm__agent *agent;
-    swarm__store *store;
-    swarm__proposer *proposer;
-    struct event *deliver_ev;
-    swarm__controlapi api;
-    int active;
-    char node_id[SWARM__IDBUF];
-    char cluster_id[SWARM__IDBUF];
-};
 
 /* ------------------------------------------------------------ options */
 
@@ -85,7 +63,7 @@ static int mkdir_p(const char *path)
 }
 
 /* "host" or "host:port" -> "host:port" with 2377 as the default port ("[v6]:port" for IPv6). */
-static char *with_port(const char *addr)
+char *swarm__with_port(const char *addr)
 {
     char *out = NULL;
     const char *first = strchr(addr, ':'), *last = strrchr(addr, ':');
@@ -101,7 +79,7 @@ static char *with_port(const char *addr)
     return rc < 0 ? NULL : out;
 }
 
-static char *default_advertise(const char *listen)
+char *swarm__default_advertise(const char *listen)
 {
     char host[256];
     snprintf(host, sizeof host, "%s", listen);
@@ -109,7 +87,7 @@ static char *default_advertise(const char *listen)
     if (colon)
         *colon = '\0';
     if (host[0] && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0)
-        return with_port(listen);
+        return swarm__with_port(listen);
     /* Like dockerd: the first non-loopback IPv4 address of this host. */
     char ip[INET_ADDRSTRLEN] = "127.0.0.1";
     struct ifaddrs *ifs;
@@ -210,76 +188,6 @@ out:
 
 /* ------------------------------------------------------------ identity file */
 
-/* StateDir/node.json holds this node's identity; written atomically. */
-static int identity_write(swarm__engine *eng, swarm__err *e)
-{
-    if (eng->state_dir == NULL)
-        return 0;
-    json_t *id = json_pack("{s:s, s:s}", "NodeID", eng->node_id, "ClusterID", eng->cluster_id);
-    char *text = id ? swarm__json_dump(id) : NULL;
-    json_decref(id);
-    if (text == NULL)
-        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/node.json", eng->state_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = 0;
-    size_t len = strlen(text);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
-        rc = swarm__err_set(e, SWARM_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = swarm__err_set(e, SWARM_EIO, "cannot write %s: %s", path, strerror(errno));
-    free(text);
-    return rc;
-}
-
-static void identity_remove(swarm__engine *eng)
-{
-    if (eng->state_dir == NULL)
-        return;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/node.json", eng->state_dir);
-    unlink(path);
-}
-
-/* Reads node.json; the node is active when the store knows it. */
-static void identity_load(swarm__engine *eng)
-{
-    if (eng->state_dir == NULL)
-        return;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/node.json", eng->state_dir);
-    json_error_t jerr;
-    json_t *id = json_load_file(path, 0, &jerr);
-    if (id == NULL)
-        return;
-    const char *node = swarm__json_str(id, "NodeID"), *cluster = swarm__json_str(id, "ClusterID");
-    if (node && cluster && swarm__id_valid(node) && swarm__id_valid(cluster)) {
-        swarm__snap *snap;
-        swarm__err e;
-        if (swarm__snap_begin(eng->store, &snap, &e) == 0) {
-            json_t *n = swarm__snap_get(snap, SWARM__KIND_NODE, node);
-            json_t *c = swarm__snap_get(snap, SWARM__KIND_CLUSTER, cluster);
-            if (n && c) {
-                snprintf(eng->node_id, sizeof eng->node_id, "%s", node);
-                snprintf(eng->cluster_id, sizeof eng->cluster_id, "%s", cluster);
-                eng->active = 1;
-            }
-            json_decref(n);
-            json_decref(c);
-            swarm__snap_end(snap);
-        }
-    }
-    json_decref(id);
-    if (!eng->active) {
-        swarm__log_warn("engine", "ignoring %s: the store does not hold that swarm", path);
-        identity_remove(eng);
-    }
-}
-
 /* Removes a directory tree (the runtime dir of a node without a StateDir). */
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -292,20 +200,14 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return 0;
 }
 
-static void remove_tree(const char *path)
+void swarm__engine_remove_tree(const char *path)
 {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ------------------------------------------------------------ calls */
 
-typedef struct rpc_call {
-    swarm__call call;
-    swarm__engine *eng;
-    char method[48];
-    char *params;
-    char *result;
-} rpc_call;
+
 
 static void rpc_destroy(swarm__call *c)
 {
@@ -315,7 +217,7 @@ static void rpc_destroy(swarm__call *c)
     free(r);
 }
 
-static void rpc_reply(void *payload, int rc, const swarm__err *err, json_t *result)
+void swarm__rpc_reply(void *payload, int rc, const swarm__err *err, json_t *result)
 {
     rpc_call *r = payload;
     if (rc == 0) {
@@ -331,183 +233,7 @@ static void rpc_reply(void *payload, int rc, const swarm__err *err, json_t *resu
     swarm__call_done(&r->call, rc, err);
 }
 
-static json_t *self_node(swarm__engine *eng, const json_t *req, const char *now)
-{
-    struct utsname u;
-    uname(&u);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    const char *availability = swarm__json_str(req, "Availability");
-    if (availability == NULL || availability[0] == '\0')
-        availability = "active";
-    char addr[256];
-    snprintf(addr, sizeof addr, "%s", eng->advertise_addr);
-    char *colon = strrchr(addr, ':');
-    if (colon)
-        *colon = '\0';
-    return json_pack("{s:s, s:{s:i}, s:s, s:s, s:{s:{}, s:s, s:s}, s:{s:s, s:{s:s, s:s}, s:{s:I, s:I}, s:{s:s}},"
-                     " s:{s:s, s:s}, s:{s:b, s:s, s:s}}",
-                     "ID", eng->node_id, "Version", "Index", 0, "CreatedAt", now, "UpdatedAt", now, "Spec", "Labels",
-                     "Role", "manager", "Availability", availability, "Description", "Hostname", eng->hostname,
-                     "Platform", "Architecture", u.machine, "OS", "linux", "Resources", "NanoCPUs",
-                     (json_int_t)cpus * 1000000000, "MemoryBytes", (json_int_t)pages * page, "Engine",
-                     "EngineVersion", swarm_version(), "Status", "State", "ready", "Addr", addr, "ManagerStatus",
-                     "Leader", 1, "Reachability", "reachable", "Addr", eng->advertise_addr);
-}
-
-static void remove_tree(const char *path);
-
-/* Starts what an active manager runs: orchestrators, scheduler, dispatcher, and this node's agent. */
-static int start_roles(swarm__engine *eng, swarm__err *e)
-{
-    if (eng->manager)
-        return 0;
-    const char *dir = eng->state_dir;
-    if (dir == NULL) {
-        if (eng->tmp_dir == NULL) {
-            char tmpl[] = "/tmp/libswarm-node-XXXXXX";
-            if (mkdtemp(tmpl) == NULL || (eng->tmp_dir = strdup(tmpl)) == NULL)
-                return swarm__err_set(e, SWARM_EIO, "cannot make a runtime directory: %s", strerror(errno));
-        }
-        dir = eng->tmp_dir;
-    }
-    int rc = swarm__manager_start(&eng->manager, swarm__loop_base(eng->loop), eng->store, eng->proposer, eng->clock,
-                                  eng->scheduler_name, e);
-    if (rc == 0)
-        rc = swarm__agent_start(&eng->agent, swarm__loop_base(eng->loop), eng->clock, eng->runtime_name, dir,
-                                eng->node_id, e);
-    if (rc == 0)
-        rc = swarm__agent_attach(eng->agent, swarm__manager_dispatcher(eng->manager), e);
-    if (rc != 0) {
-        swarm__agent_stop(eng->agent, 0);
-        eng->agent = NULL;
-        swarm__manager_stop(eng->manager);
-        eng->manager = NULL;
-    }
-    return rc;
-}
-
-typedef struct init_ctx {
-    swarm__engine *eng;
-    rpc_call *call;
-} init_ctx;
-
-static void init_applied(void *payload, int rc, const swarm__err *err, uint64_t index)
-{
-    (void)index;
-    init_ctx *ctx = payload;
-    swarm__engine *eng = ctx->eng;
-    if (rc != 0) {
-        identity_remove(eng);
-        eng->node_id[0] = eng->cluster_id[0] = '\0';
-        rpc_reply(ctx->call, rc, err, NULL);
-    } else {
-        eng->active = 1;
-        swarm__log_info("engine", "swarm initialized: node %s is the manager of cluster %s", eng->node_id,
-                        eng->cluster_id);
-        swarm__err e;
-        if (start_roles(eng, &e) != 0)
-            swarm__log_error("engine", "cannot start the manager: %s", e.message);
-        rpc_reply(ctx->call, 0, NULL, json_pack("{s:s}", "NodeID", eng->node_id));
-    }
-    free(ctx);
-}
-
-static void swarm_init(swarm__engine *eng, const json_t *req, rpc_call *call)
-{
-    swarm__err e;
-    if (eng->active) {
-        swarm__err_set(&e, SWARM_EUNAVAILABLE,
-                       "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and "
-                       "join another one.");
-        return rpc_reply(call, e.code, &e, NULL);
-    }
-    static const char *const known[] = {"ListenAddr",      "AdvertiseAddr", "DataPathAddr",    "DataPathPort",
-                                        "ForceNewCluster", "Spec",          "AutoLockManagers", "Availability",
-                                        "DefaultAddrPool", "SubnetSize",    NULL};
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)req, key, val) {
-        int ok = 0;
-        for (const char *const *k = known; *k; k++)
-            ok |= strcmp(*k, key) == 0;
-        if (!ok) {
-            swarm__err_set(&e, SWARM_EINVALID, "init request: unknown field \"%s\"", key);
-            return rpc_reply(call, e.code, &e, NULL);
-        }
-    }
-    const char *availability = swarm__json_str(req, "Availability");
-    json_t *av = json_object_get(req, "Availability");
-    if ((av && !json_is_string(av)) ||
-        (availability && availability[0] && strcmp(availability, "active") && strcmp(availability, "pause") &&
-         strcmp(availability, "drain"))) {
-        swarm__err_set(&e, SWARM_EINVALID, "Availability: must be one of active, pause, drain");
-        return rpc_reply(call, e.code, &e, NULL);
-    }
-    json_t *spec = json_object_get(req, "Spec");
-    spec = spec && !json_is_null(spec) ? json_deep_copy(spec) : json_object();
-    if (spec == NULL || swarm__cluster_spec_validate(spec, &e) != 0) {
-        if (spec == NULL)
-            swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
-        json_decref(spec);
-        return rpc_reply(call, e.code, &e, NULL);
-    }
-    /* Addresses given to init replace the node's options. */
-    const char *listen = swarm__json_str(req, "ListenAddr");
-    const char *advertise = swarm__json_str(req, "AdvertiseAddr");
-    if (listen && listen[0]) {
-        char *l = with_port(listen);
-        if (l) {
-            free(eng->listen_addr);
-            eng->listen_addr = l;
-        }
-    }
-    char *adv = advertise && advertise[0] ? with_port(advertise)
-                : eng->advertise_addr         ? strdup(eng->advertise_addr)
-                                              : default_advertise(eng->listen_addr);
-    if (adv == NULL) {
-        json_decref(spec);
-        swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
-        return rpc_reply(call, e.code, &e, NULL);
-    }
-    free(eng->advertise_addr);
-    eng->advertise_addr = adv;
-
-    char now[SWARM__TIME_LEN];
-    swarm__time_format(now, eng->clock->wall_ns(eng->clock->data));
-    if (swarm__id_new(eng->clock, eng->node_id) != 0 || swarm__id_new(eng->clock, eng->cluster_id) != 0) {
-        json_decref(spec);
-        swarm__err_set(&e, SWARM_EIO, "cannot read random bytes for an ID");
-        return rpc_reply(call, e.code, &e, NULL);
-    }
-    json_t *cluster = json_pack("{s:s, s:{s:i}, s:s, s:s, s:o, s:b, s:[s], s:i, s:i}", "ID", eng->cluster_id,
-                                "Version", "Index", 0, "CreatedAt", now, "UpdatedAt", now, "Spec", spec,
-                                "RootRotationInProgress", 0, "DefaultAddrPool", "10.0.0.0/8", "SubnetSize", 24,
-                                "DataPathPort", 4789);
-    json_t *node = self_node(eng, req, now);
-    init_ctx *ctx = calloc(1, sizeof *ctx);
-    int rc = cluster && node && ctx ? 0 : swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = identity_write(eng, &e);
-    if (rc == 0) {
-        ctx->eng = eng;
-        ctx->call = call;
-        swarm__action acts[2] = {{SWARM__OP_CREATE, SWARM__KIND_CLUSTER, cluster, 0},
-                                 {SWARM__OP_CREATE, SWARM__KIND_NODE, node, 0}};
-        rc = eng->proposer->propose(eng->proposer, acts, 2, init_applied, ctx, &e);
-        if (rc != 0)
-            identity_remove(eng);
-    }
-    json_decref(cluster);
-    json_decref(node);
-    if (rc != 0) {
-        free(ctx);
-        eng->node_id[0] = eng->cluster_id[0] = '\0';
-        rpc_reply(call, rc, &e, NULL);
-    }
-}
-
-static json_t *cluster_object(swarm__engine *eng, swarm__err *e)
+json_t *swarm__engine_cluster(swarm__engine *eng, swarm__err *e)
 {
     swarm__snap *snap;
     if (swarm__snap_begin(eng->store, &snap, e) != 0)
@@ -523,32 +249,55 @@ static void swarm_inspect(swarm__engine *eng, const json_t *req, rpc_call *call)
 {
     (void)req;
     swarm__err e;
-    json_t *c = cluster_object(eng, &e);
+    json_t *c = swarm__engine_cluster(eng, &e);
     if (c == NULL)
-        return rpc_reply(call, e.code, &e, NULL);
-    rpc_reply(call, 0, NULL, c);
+        return swarm__rpc_reply(call, e.code, &e, NULL);
+    json_t *pub = json_deep_copy(c);
+    json_decref(c);
+    swarm__cluster_public(pub);
+    swarm__rpc_reply(call, 0, NULL, pub);
 }
 
 static void swarm_info(swarm__engine *eng, const json_t *req, rpc_call *call)
 {
     (void)req;
     swarm__err e;
-    if (!eng->active) {
-        json_t *info = json_pack("{s:s, s:s, s:s, s:b, s:s, s:n, s:i, s:i}", "NodeID", "", "NodeAddr", "",
-                                 "LocalNodeState", "inactive", "ControlAvailable", 0, "Error", "", "RemoteManagers",
-                                 "Nodes", 0, "Managers", 0);
-        return rpc_reply(call, 0, NULL, info);
+    if (!eng->active || eng->role == SWARM__NODE_WORKER) {
+        const char *state = eng->joining ? "pending" : eng->active ? "active" : "inactive";
+        char addr[256] = "";
+        if (eng->active && eng->advertise_addr) {
+            snprintf(addr, sizeof addr, "%s", eng->advertise_addr);
+            char *colon = strrchr(addr, ':');
+            if (colon)
+                *colon = '\0';
+        }
+        json_t *managers = json_array();
+        if (eng->active && eng->manager_addr)
+            json_array_append_new(managers, json_pack("{s:s, s:s}", "NodeID", "", "Addr", eng->manager_addr));
+        json_t *info = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:n, s:n}", "NodeID", eng->active ? eng->node_id : "",
+                                 "NodeAddr", addr, "LocalNodeState", eng->refused ? "error" : state,
+                                 "ControlAvailable", 0, "Error", eng->refused ? eng->refused : "", "RemoteManagers",
+                                 eng->active ? managers : (json_decref(managers), json_null()), "Nodes", "Managers");
+        if (eng->active && eng->worker)
+            json_object_set_new(info, "Connected", json_boolean(swarm__worker_session_connected(eng->worker)));
+        return swarm__rpc_reply(call, 0, NULL, info);
     }
     swarm__snap *snap;
     if (swarm__snap_begin(eng->store, &snap, &e) != 0)
-        return rpc_reply(call, e.code, &e, NULL);
+        return swarm__rpc_reply(call, e.code, &e, NULL);
     json_t *nodes = NULL;
     int rc = swarm__snap_list(snap, SWARM__KIND_NODE, NULL, NULL, &nodes, &e);
     json_t *cluster = swarm__snap_get(snap, SWARM__KIND_CLUSTER, eng->cluster_id);
     swarm__snap_end(snap);
+    if (cluster) {
+        json_t *pub = json_deep_copy(cluster);
+        json_decref(cluster);
+        swarm__cluster_public(pub);
+        cluster = pub;
+    }
     if (rc != 0) {
         json_decref(cluster);
-        return rpc_reply(call, rc, &e, NULL);
+        return swarm__rpc_reply(call, rc, &e, NULL);
     }
     json_t *managers = json_array();
     size_t i, n_managers = 0;
@@ -571,8 +320,9 @@ static void swarm_info(swarm__engine *eng, const json_t *req, rpc_call *call)
                              "RemoteManagers", managers, "Nodes", (json_int_t)json_array_size(nodes), "Managers",
                              (json_int_t)n_managers, "Cluster", cluster ? cluster : json_null());
     json_decref(nodes);
-    rpc_reply(call, 0, NULL, info);
+    swarm__rpc_reply(call, 0, NULL, info);
 }
+
 
 typedef void (*engine_handler)(swarm__engine *eng, const json_t *req, rpc_call *call);
 
@@ -581,7 +331,10 @@ static const struct {
     engine_handler fn;
     int needs_manager;
 } engine_handlers[] = {
-    {"SwarmInit", swarm_init, 0},
+    {"SwarmInit", swarm__swarm_init, 0},
+    {"SwarmJoin", swarm__swarm_join, 0},
+    {"SwarmLeave", swarm__swarm_leave, 0},
+    {"SwarmUpdate", swarm__swarm_update, 1},
     {"SwarmInspect", swarm_inspect, 1},
     {"Info", swarm_info, 0},
 };
@@ -595,7 +348,7 @@ static void rpc_run(swarm__call *c)
     if (!json_is_object(req)) {
         json_decref(req);
         swarm__err_set(&e, SWARM_EINVALID, "%s: the request must be a JSON object", r->method);
-        return rpc_reply(r, e.code, &e, NULL);
+        return swarm__rpc_reply(r, e.code, &e, NULL);
     }
     engine_handler fn = NULL;
     int needs_manager = 1;
@@ -608,16 +361,21 @@ static void rpc_run(swarm__call *c)
     swarm__handler_fn api_fn = fn ? NULL : swarm__controlapi_handler(r->method);
     if (fn == NULL && api_fn == NULL) {
         swarm__err_set(&e, SWARM_ENOTSUPPORTED, "unknown method %s", r->method);
-        rpc_reply(r, e.code, &e, NULL);
+        swarm__rpc_reply(r, e.code, &e, NULL);
     } else if (needs_manager && !eng->active) {
         swarm__err_set(&e, SWARM_EUNAVAILABLE,
                        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "
                        "connect this node to swarm and try again.");
-        rpc_reply(r, e.code, &e, NULL);
+        swarm__rpc_reply(r, e.code, &e, NULL);
+    } else if (needs_manager && eng->role != SWARM__NODE_MANAGER) {
+        swarm__err_set(&e, SWARM_EUNAVAILABLE,
+                       "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
+                       "state. Please run this command on a manager node or promote the current node to a manager.");
+        swarm__rpc_reply(r, e.code, &e, NULL);
     } else if (fn) {
         fn(eng, req, r);
     } else {
-        api_fn(&eng->api, req, rpc_reply, r);
+        api_fn(&eng->api, req, swarm__rpc_reply, r);
     }
     json_decref(req);
 }
@@ -686,9 +444,9 @@ static void attach_run(swarm__call *c)
         eng->api.proposer = eng->proposer;
         eng->api.clock = eng->clock;
         eng->api.self_node_id = eng->node_id;
-        identity_load(eng);
+        swarm__identity_load(eng);
         if (eng->active)
-            rc = start_roles(eng, &e);
+            rc = swarm__engine_start_roles(eng, &e);
     }
     swarm__call_done(c, rc, &e);
 }
@@ -703,13 +461,10 @@ static void teardown(void *payload)
     swarm__engine *eng = payload;
     /* Agent first (its tasks keep running), then pending proposals fail,
      * then the components that were waiting on them go. */
-    swarm__agent_stop(eng->agent, eng->state_dir == NULL);
-    eng->agent = NULL;
+    swarm__engine_stop_roles(eng, eng->state_dir == NULL);
     if (eng->proposer)
         eng->proposer->close(eng->proposer);
     eng->proposer = NULL;
-    swarm__manager_stop(eng->manager);
-    eng->manager = NULL;
     if (eng->deliver_ev)
         event_free(eng->deliver_ev);
     eng->deliver_ev = NULL;
@@ -726,8 +481,13 @@ static void engine_free(swarm__engine *eng)
     free(eng->store_name);
     free(eng->runtime_name);
     free(eng->scheduler_name);
+    free(eng->manager_addr);
+    free(eng->ca_pem);
+    free(eng->cert_pem);
+    free(eng->key_pem);
+    free(eng->refused);
     if (eng->tmp_dir) {
-        remove_tree(eng->tmp_dir);
+        swarm__engine_remove_tree(eng->tmp_dir);
         free(eng->tmp_dir);
     }
     free(eng);

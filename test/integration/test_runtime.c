@@ -2,7 +2,8 @@
  * Task runtimes: the registry, a conformance battery run on "fake" and
  * "process", and the process runtime's own behaviour (environment, users,
  * signals, stop escalation, bounded logs, limits, re-adoption after the node
- * is closed or SIGKILLed).
+ * is closed or SIGKILLed, many starts with a responsive loop, the launcher's
+ * death, no zombies left).
  *
  * The host is a small libevent loop owned by the test; waits drive it until a
  * condition holds or a deadline passes.
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 #define DEADLINE_MS 20000
-#define MAX_REPORTS 512
+#define MAX_REPORTS 2048
 
 /* ---- a libevent host that records what the runtime reports ---- */
 
@@ -62,7 +63,7 @@ typedef struct timer {
 } timer;
 
 /* Every task process the tests saw, killed at exit if a failed check left it behind. */
-static long long seen_pids[256];
+static long long seen_pids[4096];
 static int n_seen_pids;
 
 static void kill_leftovers(void)
@@ -1260,6 +1261,298 @@ static void test_runtime__process_no_state_dir(void)
     CHECK(no_children_left());
 }
 
+/* ---- the launcher ---- */
+
+/* The backend's launcher: our child named "swarm-launcher" (0 if none). Several: the newest. */
+static pid_t find_launcher_now(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        char st = 0;
+        if (proc_stat_field(pid, 4, &st) != getpid() || st == 'Z')
+            continue;
+        char path[64], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f) && strncmp(comm, "swarm-launcher", 14) == 0 && pid > found)
+            found = pid;
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The launcher, given the moment it takes to name itself after fork. */
+static pid_t find_launcher(void)
+{
+    long long end = test_now_ms() + 2000;
+    pid_t pid;
+    while ((pid = find_launcher_now()) == 0 && test_now_ms() < end)
+        usleep(5000);
+    return pid;
+}
+
+/* A sleep argument no other test process uses: other tests (and other runs of this one) may run meanwhile. */
+static void unique_arg(char *buf, size_t len, int i)
+{
+    snprintf(buf, len, "%d%03d", (int)getpid(), i);
+}
+
+/* Our children that are zombies (nobody reaped them), without reaping them. */
+static int count_zombie_children(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char st = 0;
+        if (proc_stat_field((pid_t)atoi(e->d_name), 4, &st) == getpid() && st == 'Z')
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Live processes whose command line is exactly argv0 arg1. */
+static int count_cmdline(const char *argv0, const char *arg1)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    char want[128];
+    size_t len = (size_t)snprintf(want, sizeof want, "%s%c%s", argv0, '\0', arg1) + 1;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[128];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t got = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        if (got == len && memcmp(buf, want, len) == 0 && proc_alive((pid_t)atoi(e->d_name)))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+typedef struct ticker {
+    struct event *ev;
+    long long last, max_gap;
+} ticker;
+
+static void on_ticker(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ticker *k = arg;
+    long long now = test_now_ms();
+    if (now - k->last > k->max_gap)
+        k->max_gap = now - k->last;
+    k->last = now;
+}
+
+static int count_state(rt_host *h, const char *state)
+{
+    int n = 0;
+    for (int i = 0; i < h->n_reports; i++)
+        if (strcmp(h->reports[i].state, state) == 0)
+            n++;
+    return n;
+}
+
+#define MANY 200
+
+/* 200 starts back to back: all run, and the loop (a 10 ms timer) keeps going meanwhile. */
+static void test_runtime__process_many_starts(void)
+{
+    fixture f;
+    fixture_open(&f, "process", NULL);
+    ticker k = {NULL, test_now_ms(), 0};
+    k.ev = event_new(f.h.base, -1, EV_PERSIST, on_ticker, &k);
+    event_add(k.ev, &(struct timeval){0, 10000});
+    char id[32];
+    /* As an agent does: starts from the loop, one loop pass every 10 starts. */
+    for (int i = 0; i < MANY; i++) {
+        snprintf(id, sizeof id, "many%03d", i);
+        CHECK_INT(start_json(f.b, task_for("process", id, RUN, 0)), 0);
+        if (i % 10 == 9)
+            event_base_loop(f.h.base, EVLOOP_NONBLOCK);
+    }
+    long long end = test_now_ms() + DEADLINE_MS;
+    while (count_state(&f.h, "running") < MANY && test_now_ms() < end)
+        event_base_loop(f.h.base, EVLOOP_ONCE);
+    CHECK_INT(count_state(&f.h, "running"), MANY);
+    CHECK_INT(count_state(&f.h, "starting"), MANY);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(id, sizeof id, "many%03d", i);
+        CHECK(find_report(&f.h, id, "starting", 0) < find_report(&f.h, id, "running", 0));
+    }
+    event_free(k.ev);
+    if (k.max_gap > 500)
+        printf("     loop stalled for %lld ms\n", k.max_gap);
+    CHECK(k.max_gap <= 500);
+
+    /* No grace: SIGKILL inside stop(), with no loop pass needed. */
+    const report *r = find_report(&f.h, "many000", "running", 0);
+    pid_t pid = (pid_t)r->pid;
+    CHECK_INT(f.b->stop(f.b, "many000", 0), 0);
+    end = test_now_ms() + 2000;
+    while (proc_alive(pid) && test_now_ms() < end)
+        usleep(2000);
+    CHECK(!proc_alive(pid));
+    for (int i = 1; i < MANY; i++) {
+        snprintf(id, sizeof id, "many%03d", i);
+        CHECK_INT(f.b->stop(f.b, id, 0), 0);
+    }
+    end = test_now_ms() + DEADLINE_MS;
+    while (count_state(&f.h, "shutdown") < MANY && test_now_ms() < end)
+        event_base_loop(f.h.base, EVLOOP_ONCE);
+    CHECK_INT(count_state(&f.h, "shutdown"), MANY);
+    r = find_report(&f.h, "many000", "shutdown", 0);
+    CHECK_INT(r->exit_code, 128 + SIGKILL);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(id, sizeof id, "many%03d", i);
+        CHECK_INT(f.b->remove(f.b, id), 0);
+    }
+    fixture_close(&f);
+    CHECK(no_children_left());
+}
+
+/* The launcher is SIGKILLed: tasks it launched stay tracked, requests it held are not lost or doubled, and the
+ * next start works. */
+static void test_runtime__process_launcher_killed(void)
+{
+    fixture f;
+    fixture_open(&f, "process", NULL);
+    pid_t launcher = find_launcher();
+    CHECK(launcher > 0);
+    CHECK_INT(start_json(f.b, task_for("process", "before", RUN, 0)), 0);
+    const report *r = wait_report(&f.h, "before", "running", 0);
+    CHECK(r != NULL);
+    pid_t before_pid = (pid_t)r->pid;
+
+    /* Killed with requests in its socket, some perhaps half done. */
+    char args[5][32];
+    char id[32];
+    for (int i = 0; i < 5; i++) {
+        unique_arg(args[i], sizeof args[i], 300 + i);
+        snprintf(id, sizeof id, "inflight%d", i);
+        CHECK_INT(start_json(f.b, task_with(id, json_pack("{s:[s,s]}", "Command", "sleep", args[i]))), 0);
+    }
+    CHECK_INT(kill(launcher, SIGKILL), 0);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "inflight%d", i);
+        r = wait_report(&f.h, id, "running", 0);
+        CHECK(r != NULL);
+    }
+    run_for(&f.h, 200);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "inflight%d", i);
+        CHECK_INT(count_reports(&f.h, id), 2); /* starting, running */
+        CHECK_INT(count_cmdline("sleep", args[i]), 1);
+    }
+    pid_t second = find_launcher();
+    CHECK(second > 0 && second != launcher);
+
+    /* A start after the death works. */
+    CHECK_INT(start_json(f.b, task_for("process", "after", RUN, 0)), 0);
+    CHECK(wait_report(&f.h, "after", "running", 0) != NULL);
+
+    /* And all of them stop as usual, the orphans of the dead launcher too. */
+    const char *ids[] = {"before", "after", "inflight0", "inflight1", "inflight2", "inflight3", "inflight4"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        CHECK_INT(f.b->stop(f.b, ids[i], 5000), 0);
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        r = wait_report(&f.h, ids[i], "shutdown", 0);
+        CHECK(r != NULL);
+        CHECK_INT(r->exit_code, 128 + SIGTERM);
+    }
+    CHECK(wait_pgrp_empty(&f.h, before_pid));
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        CHECK_INT(f.b->remove(f.b, ids[i]), 0);
+    fixture_close(&f);
+    CHECK_INT(find_launcher_now(), 0);
+    CHECK(no_children_left());
+}
+
+/* stop(0) then close at once (an ephemeral node exiting): nothing keeps running, however far each start got. */
+static void test_runtime__process_kill_then_close(void)
+{
+    fixture f;
+    fixture_open(&f, "process", NULL);
+    char args[8][32];
+    int n = 8;
+    char id[32];
+    for (int i = 0; i < n; i++) {
+        unique_arg(args[i], sizeof args[i], 320 + i);
+        snprintf(id, sizeof id, "eph%d", i);
+        CHECK_INT(start_json(f.b, task_with(id, json_pack("{s:[s,s]}", "Command", "sleep", args[i]))), 0);
+        if (i == n / 2)
+            CHECK(wait_report(&f.h, id, "running", 0) != NULL); /* some running, some still on their way */
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "eph%d", i);
+        CHECK_INT(f.b->stop(f.b, id, 0), 0);
+    }
+    fixture_close(&f);
+    long long end = test_now_ms() + 5000;
+    int left;
+    do {
+        left = 0;
+        for (int i = 0; i < n; i++)
+            left += count_cmdline("sleep", args[i]);
+        if (left)
+            usleep(10000);
+    } while (left && test_now_ms() < end);
+    CHECK_INT(left, 0);
+    CHECK(no_children_left());
+}
+
+/* After the backend is freed, no child of ours is left a zombie (shims and launcher all reaped). */
+static void test_runtime__process_no_zombies(void)
+{
+    CHECK(no_children_left());
+    fixture f;
+    fixture_open(&f, "process", NULL);
+    char id[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "z%02d", i);
+        CHECK_INT(start_json(f.b, task_for("process", id, i % 2 ? RUN : EXIT, i % 4 == 0 ? 0 : 3)), 0);
+    }
+    long long end = test_now_ms() + DEADLINE_MS;
+    while (count_state(&f.h, "running") < 20 && test_now_ms() < end)
+        event_base_loop(f.h.base, EVLOOP_ONCE);
+    for (int i = 1; i < 20; i += 2) {
+        snprintf(id, sizeof id, "z%02d", i);
+        CHECK_INT(f.b->stop(f.b, id, i % 4 == 1 ? 0 : 5000), 0);
+    }
+    end = test_now_ms() + DEADLINE_MS;
+    while (count_state(&f.h, "shutdown") + count_state(&f.h, "complete") + count_state(&f.h, "failed") < 20 &&
+           test_now_ms() < end)
+        event_base_loop(f.h.base, EVLOOP_ONCE);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "z%02d", i);
+        CHECK_INT(f.b->remove(f.b, id), 0);
+    }
+    fixture_close(&f);
+    CHECK_INT(count_zombie_children(), 0);
+    CHECK(no_children_left());
+}
+
 int main(int argc, char **argv)
 {
     atexit(kill_leftovers);
@@ -1282,6 +1575,10 @@ int main(int argc, char **argv)
         TEST(test_runtime__process_readopt_after_sigkill),
         TEST(test_runtime__process_shim_killed),
         TEST(test_runtime__process_no_state_dir),
+        TEST(test_runtime__process_many_starts),
+        TEST(test_runtime__process_launcher_killed),
+        TEST(test_runtime__process_kill_then_close),
+        TEST(test_runtime__process_no_zombies),
     };
     return test__run(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -64,11 +64,24 @@ typedef struct swarm_transport_host {
 /* Completion of a request: status 0 and the response, or SWARM_ETIMEDOUT / SWARM_EUNAVAILABLE (link lost). */
 typedef void (*swarm_transport_response_cb)(void *payload, int status, const swarm_transport_msg *response);
 
-/* TLS material, PEM text; all NULL means no TLS (tests only). */
+/* How a node's TLS authenticates (swarm_transport_tls.mode). */
+enum {
+    /* Both ends present certificates signed by ca_pem. A listener also accepts clients
+     * without a certificate (joining nodes); the layer above lets those do nothing but join. */
+    SWARM_TLS_MUTUAL = 0,
+    /* Dialing only: verify the listener against ca_pem, present no certificate (asking for one). */
+    SWARM_TLS_SERVER_AUTH = 1,
+    /* Dialing only: encrypt but verify nothing (fetching the CA certificate, which the
+     * joining node then checks against the digest in its join token). */
+    SWARM_TLS_UNVERIFIED = 2
+};
+
+/* TLS material, PEM text; all NULL with mode 0 means no TLS (tests only). */
 typedef struct swarm_transport_tls {
     const char *ca_pem;   /* trusted root(s) */
     const char *cert_pem; /* this node's certificate chain */
     const char *key_pem;  /* this node's private key */
+    int mode;             /* SWARM_TLS_*; appended in version 1 */
 } swarm_transport_tls;
 
 struct swarm_transport_backend {

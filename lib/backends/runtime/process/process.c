@@ -6,6 +6,12 @@
  * restarted node needs to re-adopt its tasks is in the task directories (see
  * process.h).
  *
+ * The shims are forked by the launcher (launcher.c), a small child forked at
+ * open: a start prepares the launch here, queues the request and returns; the
+ * launcher's reply (the shim's pid) arrives on the loop. Requests the socket
+ * cannot take yet wait in a queue, flushed as replies come back. A launcher
+ * that dies is replaced (or, failing that, the node forks shims itself).
+ *
  * Status reports never happen inside a method: methods queue them and a host
  * timer delivers them, so callers are never re-entered.
  */
@@ -23,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -38,12 +46,26 @@
 
 #define DEFAULT_GRACE_MS 10000
 #define POLL_MS 100 /* liveness polling when pidfds are missing (Linux < 5.3) */
+#define RETRY_MS 5  /* the launcher's socket was full and no reply is due to flush it */
+#define CLOSE_WAIT_MS 3000   /* close: how long the launcher gets to take the last requests and exit */
+#define ADOPT_LAUNCH_MS 10000 /* re-adopted before its shim was known: how long its pid file may take */
+#define LAUNCH_ATTEMPTS 3     /* requests lost with a dead launcher are sent again this often */
+#define LAUNCHER_QUICK_MS 1000 /* a launcher dying this soon after its start counts as a quick death */
+#define LAUNCHER_QUICK_MAX 3   /* after this many quick deaths in a row, the node forks shims itself */
 
 typedef enum pstate { P_STARTING, P_RUNNING, P_COMPLETE, P_FAILED, P_REJECTED, P_SHUTDOWN } pstate;
 
 static const char *const state_names[] = {"starting", "running", "complete", "failed", "rejected", "shutdown"};
 
 enum { R_STARTING = 1, R_RUNNING = 2, R_FINAL = 4 };
+
+/* Where a task's launch request is. */
+enum {
+    L_NONE,   /* not waiting on the launcher */
+    L_QUEUED, /* in the backend's send queue */
+    L_SENT,   /* sent; its reply is due */
+    L_LIMBO   /* sent to a launcher that died unanswered: the control pipe tells whether a shim exists */
+};
 
 typedef struct process_backend process_backend;
 
@@ -71,7 +93,17 @@ typedef struct ptask {
     void *pidfd_token;
     void *poll_timer, *kill_timer, *report_timer;
     void *pidfile_timer; /* re-adopted while starting: waits for the shim's pid file */
+    int64_t adopt_deadline; /* re-adopted without a known shim: when to give up on its pid file */
     unsigned pending; /* R_* reports queued */
+    int stop_kill;    /* stopped with no grace: SIGKILL as soon as the pid is known */
+    /* The launch request, kept until the launcher answers (it is sent again if the launcher dies). */
+    int launch;               /* L_* */
+    struct ptask *launch_next; /* in the send queue or the in-flight queue */
+    char *req;
+    size_t req_len;
+    int req_fd; /* the control pipe's write end, until sent */
+    uint64_t seq;
+    int launch_attempts;
 } ptask;
 
 struct process_backend {
@@ -82,7 +114,23 @@ struct process_backend {
     int own_state_dir; /* made by us (no state_dir given): removed by free */
     int cgroups;       /* cgroups v2 usable */
     ptask *tasks;
+    /* The launcher: its pid and socket (-1: none, the node forks shims itself). */
+    pid_t launcher_pid;
+    int launcher_fd;
+    void *launcher_token, *launcher_timer;
+    int64_t launcher_started_ms;
+    int launcher_quick_deaths;
+    ptask *sendq, *sendq_tail;     /* requests not yet taken by the socket, in start order */
+    ptask *inflight, *inflight_tail; /* sent, awaiting their replies (which come in the same order) */
+    uint64_t seq;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void logf_(process_backend *b, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void logf_(process_backend *b, int level, const char *fmt, ...)
@@ -156,6 +204,11 @@ static void task_release(ptask *t)
         close(t->pidfd);
     }
     t->ctl_fd = t->pidfd = -1;
+    if (t->req_fd >= 0)
+        close(t->req_fd);
+    t->req_fd = -1;
+    free(t->req);
+    t->req = NULL;
 }
 
 static void task_free(ptask *t)
@@ -180,7 +233,7 @@ static ptask *task_new(process_backend *b, const char *id)
     if (t == NULL)
         return NULL;
     t->b = b;
-    t->ctl_fd = t->pidfd = -1;
+    t->ctl_fd = t->pidfd = t->req_fd = -1;
     t->stop_signal = SIGTERM;
     t->stop_grace_ms = -1;
     t->id = strdup(id);
@@ -344,6 +397,11 @@ static void apply_exit(ptask *t, const char *text)
             snprintf(t->err, sizeof t->err, "task: killed by signal %s (exit code %d)",
                      swarm__signal_name((int)a, sig, sizeof sig), t->exit_code);
         }
+    } else if (text && strncmp(text, "cancelled", 9) == 0) {
+        /* Stopped before its launch request left the node: it never ran. */
+        t->state = P_SHUTDOWN;
+        t->exit_code = 0;
+        t->err[0] = '\0';
     } else if (text && sscanf(text, "error %u %u", &a, &c) == 2) {
         t->state = P_REJECTED;
         t->exit_code = 0;
@@ -415,6 +473,9 @@ static void on_kill_timer(void *payload)
 
 /* ---- the shim's control pipe and exit ---- */
 
+static int watch_shim(ptask *t);
+static void relaunch(ptask *t);
+
 static void close_ctl(ptask *t)
 {
     if (t->ctl_token)
@@ -434,6 +495,19 @@ static void read_ctl(ptask *t)
     while (r < 0 && errno == EINTR);
     if (r < 0 && errno == EAGAIN)
         return;
+    if (r == (ssize_t)sizeof msg && t->launch == L_LIMBO && msg.shim_pid > 0) {
+        /* Its launcher died before answering, but had forked the shim: learn it from the shim itself. */
+        t->launch = L_NONE;
+        free(t->req);
+        t->req = NULL;
+        t->shim_pid = msg.shim_pid;
+        t->shim_start = swarm__proc_start_time(t->shim_pid);
+        write_state(t);
+        logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s: shim %d found after its launcher died", t->id,
+              (int)t->shim_pid);
+        if (watch_shim(t) != 0)
+            logf_(t->b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
+    }
     if (r == (ssize_t)sizeof msg && msg.kind == SWARM__SHIM_STARTED && t->state == P_STARTING) {
         t->pid = msg.pid;
         t->pid_start = msg.pid_start;
@@ -442,9 +516,11 @@ static void read_ctl(ptask *t)
         write_state(t);
         logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s running as pid %d", t->id, (int)t->pid);
         if (t->stop_requested)
-            signal_task(t, t->stop_signal);
+            signal_task(t, t->stop_kill ? SIGKILL : t->stop_signal);
     }
     close_ctl(t); /* one message, or EOF */
+    if (r == 0 && t->launch == L_LIMBO)
+        relaunch(t); /* no shim ever held the pipe: the request died with the launcher */
 }
 
 static void on_ctl(int fd, void *payload)
@@ -553,6 +629,444 @@ static int watch_shim(ptask *t)
     return h->timer(h->ctx, errno == ESRCH ? 0 : POLL_MS, on_poll_timer, t, &t->poll_timer);
 }
 
+/* ---- launching shims ---- */
+
+static void fifo_push(ptask **head, ptask **tail, ptask *t)
+{
+    t->launch_next = NULL;
+    if (*tail)
+        (*tail)->launch_next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
+static void fifo_remove(ptask **head, ptask **tail, ptask *t)
+{
+    ptask *prev = NULL;
+    for (ptask *p = *head; p; prev = p, p = p->launch_next) {
+        if (p != t)
+            continue;
+        if (prev)
+            prev->launch_next = p->launch_next;
+        else
+            *head = p->launch_next;
+        if (*tail == t)
+            *tail = prev;
+        t->launch_next = NULL;
+        return;
+    }
+}
+
+/* Takes t out of whichever launch queue holds it and drops its request. */
+static void launch_forget(ptask *t)
+{
+    process_backend *b = t->b;
+    if (t->launch == L_QUEUED)
+        fifo_remove(&b->sendq, &b->sendq_tail, t);
+    else if (t->launch == L_SENT)
+        fifo_remove(&b->inflight, &b->inflight_tail, t);
+    t->launch = L_NONE;
+    free(t->req);
+    t->req = NULL;
+    if (t->req_fd >= 0)
+        close(t->req_fd);
+    t->req_fd = -1;
+}
+
+/* The shim exists: record it and watch its control pipe and its exit (what start did right after fork). */
+static void launched(ptask *t, pid_t shim, unsigned long long shim_start)
+{
+    process_backend *b = t->b;
+    launch_forget(t);
+    t->shim_pid = shim;
+    t->shim_start = shim_start ? shim_start : swarm__proc_start_time(shim);
+    write_state(t);
+    if (t->ctl_fd >= 0 && b->host->watch_fd(b->host->ctx, t->ctl_fd, on_ctl, t, &t->ctl_token) != 0)
+        t->ctl_token = NULL; /* the poll tick or the shim's exit reads it */
+    if (watch_shim(t) != 0 && t->ctl_token == NULL)
+        logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
+    logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s: shim %d started", t->id, (int)shim);
+}
+
+/* No shim could be started for a task already reported "starting": it ends "rejected". */
+static void launch_failed(ptask *t, const char *why)
+{
+    launch_forget(t);
+    close_ctl(t);
+    snprintf(t->err, sizeof t->err, "%s", why);
+    if (t->cgroup)
+        swarm__cgroup_remove(t->cgroup);
+    free(t->cgroup);
+    t->cgroup = NULL;
+    if (t->on_disk)
+        swarm__remove_tree(t->dir);
+    t->on_disk = 0;
+    t->state = P_REJECTED;
+    logf_(t->b, SWARM_LOG_INFO, "runtime process: task %s rejected: %s", t->id, t->err);
+    queue(t, R_FINAL);
+}
+
+/* Forks the shim from the node itself: the fallback when there is no launcher. 0 or -1 (errno). */
+static int fork_shim(const swarm__launch *l, int ctl_w, pid_t *out)
+{
+    pid_t shim = fork();
+    if (shim == 0)
+        swarm__shim_run(l, ctl_w);
+    if (shim < 0)
+        return -1;
+    *out = shim;
+    return 0;
+}
+
+/* Launches a queued request without the launcher. */
+static void launch_direct(ptask *t)
+{
+    size_t n_ptrs = t->req_len / 2 + 2, n_groups = t->req_len / sizeof(uint32_t) + 1;
+    char **ptrs = malloc(n_ptrs * sizeof *ptrs);
+    gid_t *groups = malloc(n_groups * sizeof *groups);
+    swarm__launch l;
+    uint64_t seq;
+    char why[300];
+    pid_t shim = 0;
+    int rc = -1;
+    if (ptrs == NULL || groups == NULL)
+        snprintf(why, sizeof why, "out of memory");
+    else if (swarm__launch_decode(&l, &seq, t->req, t->req_len, ptrs, n_ptrs, groups, n_groups) != 0)
+        snprintf(why, sizeof why, "runtime process: malformed launch request");
+    else if ((rc = fork_shim(&l, t->req_fd, &shim)) != 0)
+        snprintf(why, sizeof why, "fork: %s", strerror(errno));
+    free(ptrs);
+    free(groups);
+    if (rc == 0)
+        launched(t, shim, 0);
+    else
+        launch_failed(t, why);
+}
+
+static void launcher_lost(process_backend *b, const char *why);
+static void launcher_flush(process_backend *b);
+
+/* Sends t's request with its control pipe's write end. sendmsg's result. */
+static ssize_t send_request(int fd, const ptask *t)
+{
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {t->req, t->req_len};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control.bytes;
+    mh.msg_controllen = sizeof control.bytes;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &t->req_fd, sizeof(int));
+    return sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+
+static void on_launcher_retry(void *payload)
+{
+    process_backend *b = payload;
+    b->launcher_timer = NULL;
+    launcher_flush(b);
+}
+
+/* Sends what the socket takes, never blocking; the rest waits for the next reply (or a short retry timer). */
+static void launcher_flush(process_backend *b)
+{
+    const swarm_runtime_host *h = b->host;
+    while (b->sendq) {
+        ptask *t = b->sendq;
+        if (b->launcher_fd < 0) {
+            fifo_remove(&b->sendq, &b->sendq_tail, t);
+            t->launch = L_NONE;
+            launch_direct(t);
+            continue;
+        }
+        if (send_request(b->launcher_fd, t) >= 0) {
+            fifo_remove(&b->sendq, &b->sendq_tail, t);
+            close(t->req_fd); /* the launcher has its own copy now */
+            t->req_fd = -1;
+            t->launch = L_SENT;
+            fifo_push(&b->inflight, &b->inflight_tail, t);
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            if (b->launcher_timer == NULL && h->timer(h->ctx, RETRY_MS, on_launcher_retry, b, &b->launcher_timer) != 0)
+                b->launcher_timer = NULL;
+            return;
+        }
+        if (errno == EMSGSIZE) {
+            fifo_remove(&b->sendq, &b->sendq_tail, t);
+            t->launch = L_NONE;
+            launch_direct(t);
+            continue;
+        }
+        launcher_lost(b, strerror(errno));
+    }
+}
+
+static void on_launcher(int fd, void *payload);
+
+/* Forks a launcher; on failure the node forks shims itself. */
+static void launcher_start(process_backend *b)
+{
+    const swarm_runtime_host *h = b->host;
+    pid_t pid;
+    int fd;
+    if (swarm__launcher_spawn(&pid, &fd) != 0) {
+        logf_(b, SWARM_LOG_WARN, "runtime process: cannot start the launcher (%s); the node forks shims itself",
+              strerror(errno));
+        return;
+    }
+    if (h->watch_fd(h->ctx, fd, on_launcher, b, &b->launcher_token) != 0) {
+        b->launcher_token = NULL;
+        close(fd); /* EOF: it exits */
+        int status;
+        waitpid(pid, &status, 0);
+        logf_(b, SWARM_LOG_WARN, "runtime process: cannot watch the launcher; the node forks shims itself");
+        return;
+    }
+    b->launcher_pid = pid;
+    b->launcher_fd = fd;
+    b->launcher_started_ms = mono_ms();
+    logf_(b, SWARM_LOG_DEBUG, "runtime process: launcher %d started", (int)pid);
+}
+
+/* Lets go of the launcher's socket, timer and process. */
+static void launcher_drop(process_backend *b)
+{
+    const swarm_runtime_host *h = b->host;
+    if (b->launcher_token)
+        h->unwatch_fd(h->ctx, b->launcher_token);
+    if (b->launcher_timer)
+        h->cancel_timer(h->ctx, b->launcher_timer);
+    b->launcher_token = b->launcher_timer = NULL;
+    if (b->launcher_fd >= 0)
+        close(b->launcher_fd);
+    b->launcher_fd = -1;
+}
+
+/* Waits for the launcher to exit (it does at EOF) until deadline, then kills it. */
+static void launcher_reap(process_backend *b, int64_t deadline)
+{
+    pid_t pid = b->launcher_pid;
+    b->launcher_pid = 0;
+    if (pid <= 0)
+        return;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return;
+        if (r == 0 && mono_ms() >= deadline)
+            break;
+        if (r == 0)
+            poll(NULL, 0, 1);
+    }
+    logf_(b, SWARM_LOG_WARN, "runtime process: the launcher %d did not exit; killing it", (int)pid);
+    kill(pid, SIGKILL); /* its shims are in their own sessions: they do not notice */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * The launcher died (or its socket broke). Its shims live on. Requests it had
+ * not answered are in limbo: a shim that was forked still holds the control
+ * pipe and will speak; a pipe that reaches EOF unspoken means no shim, and the
+ * request goes again. Then a new launcher, unless they keep dying.
+ */
+static void launcher_lost(process_backend *b, const char *why)
+{
+    const swarm_runtime_host *h = b->host;
+    pid_t pid = b->launcher_pid;
+    launcher_drop(b);
+    launcher_reap(b, mono_ms());
+    while (b->inflight) {
+        ptask *t = b->inflight;
+        fifo_remove(&b->inflight, &b->inflight_tail, t);
+        t->launch = L_LIMBO;
+        if (t->ctl_fd >= 0 && t->ctl_token == NULL && h->watch_fd(h->ctx, t->ctl_fd, on_ctl, t, &t->ctl_token) != 0) {
+            t->ctl_token = NULL;
+            logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its control pipe", t->id);
+        }
+    }
+    int quick = mono_ms() - b->launcher_started_ms < LAUNCHER_QUICK_MS;
+    b->launcher_quick_deaths = quick ? b->launcher_quick_deaths + 1 : 0;
+    if (b->launcher_quick_deaths >= LAUNCHER_QUICK_MAX) {
+        logf_(b, SWARM_LOG_WARN, "runtime process: the launcher %d ended unexpectedly (%s), again; the node forks "
+              "shims itself from now on", (int)pid, why);
+        return;
+    }
+    logf_(b, SWARM_LOG_WARN, "runtime process: the launcher %d ended unexpectedly (%s); starting a new one", (int)pid,
+          why);
+    launcher_start(b);
+}
+
+/* A request that died with its launcher, sent again (with a new control pipe). */
+static void relaunch(ptask *t)
+{
+    process_backend *b = t->b;
+    t->launch = L_NONE;
+    if (++t->launch_attempts >= LAUNCH_ATTEMPTS || t->req == NULL) {
+        launch_failed(t, "runtime launcher ended unexpectedly");
+        return;
+    }
+    int ctl[2];
+    if (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) != 0) {
+        char why[300];
+        snprintf(why, sizeof why, "pipe: %s", strerror(errno));
+        launch_failed(t, why);
+        return;
+    }
+    t->ctl_fd = ctl[0];
+    t->req_fd = ctl[1];
+    t->seq = ++b->seq;
+    swarm__launch_set_seq(t->req, t->seq);
+    t->launch = L_QUEUED;
+    logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s: launch request sent again", t->id);
+    fifo_push(&b->sendq, &b->sendq_tail, t);
+    launcher_flush(b);
+}
+
+static void on_reply(process_backend *b, const swarm__launch_reply *rep)
+{
+    ptask *t = b->inflight;
+    while (t && t->seq != rep->seq)
+        t = t->launch_next;
+    if (t == NULL) {
+        logf_(b, SWARM_LOG_WARN, "runtime process: launcher reply for an unknown request %llu",
+              (unsigned long long)rep->seq);
+        return;
+    }
+    if (rep->err != 0 || rep->shim_pid <= 0) {
+        char why[300];
+        if (rep->err == EINVAL)
+            snprintf(why, sizeof why, "runtime launcher refused the launch request");
+        else
+            snprintf(why, sizeof why, "fork: %s", strerror(rep->err ? rep->err : EAGAIN));
+        launch_failed(t, why);
+        return;
+    }
+    launched(t, (pid_t)rep->shim_pid, rep->shim_start);
+}
+
+/* Replies, or the launcher's end. Bounded per call so that a burst does not hold the loop. */
+static void on_launcher(int fd, void *payload)
+{
+    process_backend *b = payload;
+    for (int i = 0; i < 32; i++) {
+        swarm__launch_reply rep;
+        ssize_t r = recv(fd, &rep, sizeof rep, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (r != (ssize_t)sizeof rep || swarm__launch_reply_check(&rep) != 0) {
+            launcher_lost(b, r == 0 ? "end of file" : r < 0 ? strerror(errno) : "malformed reply");
+            break; /* our watch is gone */
+        }
+        on_reply(b, &rep);
+    }
+    launcher_flush(b);
+}
+
+/*
+ * Close: hands the queued requests to the launcher, waits (bounded) for its
+ * replies and its exit, and records the shims in the task directories for the
+ * next open. Requests that never reach it are marked as never started.
+ */
+static void launcher_shutdown(process_backend *b)
+{
+    int64_t deadline = mono_ms() + CLOSE_WAIT_MS;
+    int fd = b->launcher_fd;
+    if (b->launcher_token)
+        b->host->unwatch_fd(b->host->ctx, b->launcher_token);
+    if (b->launcher_timer)
+        b->host->cancel_timer(b->host->ctx, b->launcher_timer);
+    b->launcher_token = b->launcher_timer = NULL;
+    b->launcher_fd = -1;
+    int shut = 0;
+    while (fd >= 0) {
+        while (b->sendq) {
+            ptask *t = b->sendq;
+            if (send_request(fd, t) < 0) {
+                if (errno == EINTR)
+                    continue;
+                break;
+            }
+            fifo_remove(&b->sendq, &b->sendq_tail, t);
+            close(t->req_fd);
+            t->req_fd = -1;
+            t->launch = L_SENT;
+            fifo_push(&b->inflight, &b->inflight_tail, t);
+        }
+        if (b->sendq == NULL && !shut) {
+            shutdown(fd, SHUT_WR); /* the launcher's EOF, after the last request */
+            shut = 1;
+        }
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {fd, (short)(POLLIN | (b->sendq ? POLLOUT : 0)), 0};
+        int rc = poll(&p, 1, (int)left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            break;
+        int ended = 0;
+        for (;;) {
+            swarm__launch_reply rep;
+            ssize_t r = recv(fd, &rep, sizeof rep, MSG_DONTWAIT);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (r != (ssize_t)sizeof rep || swarm__launch_reply_check(&rep) != 0) {
+                ended = 1;
+                break;
+            }
+            ptask *t = b->inflight;
+            while (t && t->seq != rep.seq)
+                t = t->launch_next;
+            if (t == NULL)
+                continue;
+            fifo_remove(&b->inflight, &b->inflight_tail, t);
+            t->launch = L_NONE;
+            if (rep.err == 0 && rep.shim_pid > 0) {
+                t->shim_pid = rep.shim_pid;
+                t->shim_start = rep.shim_start;
+                write_state(t);
+            } else {
+                char text[64];
+                snprintf(text, sizeof text, "error %d %d\n", SWARM__STAGE_SHIM, rep.err ? rep.err : EAGAIN);
+                swarm__file_write_atomic(t->exit_path, text);
+            }
+        }
+        if (ended)
+            break;
+    }
+    if (fd >= 0)
+        close(fd);
+    launcher_reap(b, deadline);
+    /* Never handed over: the next open finds them ended without having run. */
+    char text[64];
+    snprintf(text, sizeof text, "error %d %d\n", SWARM__STAGE_SHIM, ECANCELED);
+    for (ptask *t = b->sendq; t; t = t->launch_next)
+        swarm__file_write_atomic(t->exit_path, text);
+    for (ptask *t = b->inflight; t; t = t->launch_next)
+        logf_(b, SWARM_LOG_WARN, "runtime process: closing before the launcher answered for task %s", t->id);
+}
+
 /* ---- methods ---- */
 
 static int process_start(struct swarm_runtime_backend *base, const char *task_json)
@@ -633,32 +1147,36 @@ static int process_start(struct swarm_runtime_backend *base, const char *task_js
     if (!l->log_path || !l->log_old_path || !l->exit_path || !l->exit_tmp_path || !l->pid_path || !l->pid_tmp_path)
         goto nomem;
 
-    write_state(t); /* before fork: a node that dies from here on finds the directory explained */
+    write_state(t); /* before the shim exists: a node that dies from here on finds the directory explained */
     if (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(t->err, sizeof t->err, "pipe: %s", strerror(errno));
         goto reject_cleanup;
     }
-    pid_t shim = fork();
-    if (shim == 0)
-        swarm__shim_run(l, ctl[1]);
-    if (shim < 0) {
-        snprintf(t->err, sizeof t->err, "fork: %s", strerror(errno));
-        goto reject_cleanup;
-    }
-    close(ctl[1]);
     t->ctl_fd = ctl[0];
-    t->shim_pid = shim;
-    t->shim_start = swarm__proc_start_time(shim);
-    write_state(t);
-    if (b->host->watch_fd(b->host->ctx, t->ctl_fd, on_ctl, t, &t->ctl_token) != 0)
-        t->ctl_token = NULL; /* the poll tick or the shim's exit reads it */
-    if (watch_shim(t) != 0 && t->ctl_token == NULL)
-        logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
     t->state = P_STARTING;
     t->next = b->tasks;
     b->tasks = t;
     queue(t, R_STARTING);
-    logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s: shim %d started", t->id, (int)shim);
+    /* Through the launcher (behind whatever is queued), or forked here when there is none or it is too big. */
+    if ((b->launcher_fd >= 0 || b->sendq) && swarm__launch_encode(&t->req, &t->req_len, l, b->seq + 1) == 0) {
+        t->seq = ++b->seq;
+        t->req_fd = ctl[1];
+        t->launch = L_QUEUED;
+        fifo_push(&b->sendq, &b->sendq_tail, t);
+        launcher_flush(b);
+    } else {
+        pid_t shim;
+        int rc_fork = fork_shim(l, ctl[1], &shim);
+        int e = errno;
+        close(ctl[1]);
+        if (rc_fork == 0) {
+            launched(t, shim, 0);
+        } else {
+            char why[300];
+            snprintf(why, sizeof why, "fork: %s", strerror(e));
+            launch_failed(t, why);
+        }
+    }
     swarm__process_spec_free(&spec);
     json_decref(task);
     return 0;
@@ -705,11 +1223,40 @@ static int process_stop(struct swarm_runtime_backend *base, const char *task_id,
         queue(t, R_FINAL); /* it ended by itself first: that is its answer */
         return 0;
     }
-    if (t->stop_requested)
-        return 0;
-    t->stop_requested = 1;
     if (grace_ms < 0)
         grace_ms = t->stop_grace_ms >= 0 ? t->stop_grace_ms : DEFAULT_GRACE_MS;
+    if (t->stop_requested && !(grace_ms == 0 && !t->stop_kill))
+        return 0;
+    t->stop_requested = 1;
+    if (t->launch == L_QUEUED) {
+        /* Its request has not left the node: it will never run. */
+        launch_forget(t);
+        close_ctl(t);
+        swarm__file_write_atomic(t->exit_path, "cancelled\n");
+        apply_exit(t, "cancelled\n");
+        logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s stopped before it was launched", t->id);
+        queue(t, R_FINAL);
+        return 0;
+    }
+    if (grace_ms == 0) {
+        /* No grace: killed now, inside this call (the caller may be about to exit). */
+        t->stop_kill = 1;
+        if (t->kill_timer) {
+            b->host->cancel_timer(b->host->ctx, t->kill_timer);
+            t->kill_timer = NULL;
+        }
+        if (t->pid <= 0)
+            read_pid_file(t);
+        logf_(b, SWARM_LOG_DEBUG, "runtime process: killing task %s", t->id);
+        if (t->pid > 0) {
+            signal_task(t, SIGKILL);
+            return 0;
+        }
+        /* Not running yet: killed as soon as its pid is known (the control pipe, or this retry). */
+        if (b->host->timer(b->host->ctx, POLL_MS, on_kill_timer, t, &t->kill_timer) != 0)
+            t->kill_timer = NULL;
+        return 0;
+    }
     char sig[32];
     logf_(b, SWARM_LOG_DEBUG, "runtime process: stopping task %s (%s, then SIGKILL after %lld ms)", t->id,
           swarm__signal_name(t->stop_signal, sig, sizeof sig), (long long)grace_ms);
@@ -783,8 +1330,16 @@ static void on_pidfile_timer(void *payload)
     ptask *t = payload;
     const swarm_runtime_host *h = t->b->host;
     t->pidfile_timer = NULL;
+    int shim_known = t->shim_pid > 0;
     read_pid_file(t);
+    if (!shim_known && t->shim_pid > 0 && watch_shim(t) != 0)
+        logf_(t->b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its shim", t->id);
     if (t->pid <= 0) {
+        /* No shim known yet: it may have failed before running anything (exit file), or never have been forked. */
+        if (t->shim_pid <= 0 && (access(t->exit_path, F_OK) == 0 || mono_ms() >= t->adopt_deadline)) {
+            finish(t);
+            return;
+        }
         if (h->timer(h->ctx, POLL_MS, on_pidfile_timer, t, &t->pidfile_timer) != 0)
             t->pidfile_timer = NULL;
         return;
@@ -792,7 +1347,7 @@ static void on_pidfile_timer(void *payload)
     t->state = P_RUNNING;
     write_state(t);
     if (t->stop_requested)
-        signal_task(t, t->stop_signal);
+        signal_task(t, t->stop_kill ? SIGKILL : t->stop_signal);
     t->pending |= R_RUNNING;
     flush(t);
 }
@@ -851,6 +1406,16 @@ static void adopt(process_backend *b, const char *id)
             t->pidfile_timer = NULL;
         return;
     }
+    if (t->shim_pid <= 0) {
+        /* The node went away before its launcher named the shim: the shim's pid file (or exit file) will. */
+        t->state = P_STARTING;
+        t->adopt_deadline = mono_ms() + ADOPT_LAUNCH_MS;
+        logf_(b, SWARM_LOG_INFO, "runtime process: re-adopted task %s while it was being launched", t->id);
+        queue(t, R_STARTING);
+        if (b->host->timer(b->host->ctx, POLL_MS, on_pidfile_timer, t, &t->pidfile_timer) != 0)
+            t->pidfile_timer = NULL;
+        return;
+    }
     /* The shim died without a word (killed from outside): the task has no log relay or reaper left. */
     if (t->pid > 0 && t->pid_start != 0 && swarm__proc_start_time(t->pid) == t->pid_start) {
         kill(-t->pid, SIGKILL);
@@ -863,13 +1428,54 @@ static void adopt(process_backend *b, const char *id)
     queue(t, R_FINAL);
 }
 
+/*
+ * Close: tasks killed with no grace whose pid was not known yet (their shim,
+ * perhaps only just forked by the draining launcher, had not spoken) are
+ * waited for, bounded, and killed: a caller that closes right after stop(0)
+ * means "nothing of mine keeps running".
+ */
+static void kill_unnamed(process_backend *b, int64_t deadline)
+{
+    for (ptask *t = b->tasks; t; t = t->next) {
+        if (!t->stop_kill || t->pid > 0 || is_final(t->state))
+            continue;
+        while (t->pid <= 0 && t->ctl_fd >= 0) {
+            int64_t left = deadline - mono_ms();
+            struct pollfd p = {t->ctl_fd, POLLIN, 0};
+            if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+                break;
+            swarm__shim_msg msg;
+            ssize_t r = read(t->ctl_fd, &msg, sizeof msg);
+            if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (r == (ssize_t)sizeof msg && msg.kind == SWARM__SHIM_STARTED) {
+                t->pid = msg.pid;
+                t->pid_start = msg.pid_start;
+            }
+            break; /* its one message, or EOF: no task was started */
+        }
+        if (t->pid <= 0)
+            read_pid_file(t);
+        if (t->pid > 0) {
+            logf_(b, SWARM_LOG_DEBUG, "runtime process: closing: killing task %s", t->id);
+            signal_task(t, SIGKILL);
+        }
+    }
+}
+
 static void process_close(struct swarm_runtime_backend *base)
 {
     process_backend *b = (process_backend *)base;
+    if (b->host) {
+        int64_t deadline = mono_ms() + CLOSE_WAIT_MS;
+        launcher_shutdown(b);
+        kill_unnamed(b, deadline);
+    }
+    b->sendq = b->sendq_tail = b->inflight = b->inflight_tail = NULL;
     while (b->tasks) {
         ptask *t = b->tasks;
         b->tasks = t->next;
-        if (t->kill_timer)
+        if (t->kill_timer && !t->stop_kill)
             logf_(b, SWARM_LOG_WARN, "runtime process: closing while task %s is being stopped", t->id);
         task_free(t);
     }
@@ -912,6 +1518,7 @@ static int process_open(struct swarm_runtime_backend *base, const swarm_runtime_
     if (d == NULL)
         return swarm__error_set(SWARM_EIO, "runtime \"process\": opendir %s: %s", b->tasks_dir, strerror(errno));
     b->host = host;
+    launcher_start(b); /* first: the node is as small now as it will ever be */
     b->cgroups = swarm__cgroup_usable();
     logf_(b, SWARM_LOG_DEBUG, "runtime process: state in %s; limits through %s", b->state_dir,
           b->cgroups ? "cgroups v2" : "rlimits");
@@ -962,6 +1569,7 @@ int swarm__runtime_process_new(struct swarm_runtime_backend **out)
     b->base.log_path = process_log_path;
     b->base.close = process_close;
     b->base.free = process_free;
+    b->launcher_fd = -1;
     *out = &b->base;
     return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * Internals of the "process" runtime, shared by its files:
  *   spec.c     task JSON -> everything a launch needs (resolved before forking)
+ *   launcher.c the launcher child that forks the shims for the node, and its wire format
  *   shim.c     the per-task shim and the task's own exec (async-signal-safe only)
  *   cgroup.c   cgroups v2 limits
  *   taskdir.c  the files of a task directory (state.json, pid, exit, logs)
@@ -63,6 +64,7 @@ typedef struct swarm__process_spec {
 typedef struct swarm__shim_msg {
     int kind; /* SWARM__SHIM_STARTED or SWARM__SHIM_FAILED */
     int pid;
+    int shim_pid; /* the shim itself: the node learns it here when the launcher died before answering */
     int stage;
     int err;
     unsigned long long pid_start;
@@ -84,6 +86,35 @@ const char *swarm__signal_name(int sig, char *buf, size_t len);
 _Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd);
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0. */
 unsigned long long swarm__proc_start_time(pid_t pid);
+
+/* launcher.c */
+/* Largest launch request (argv, environment and paths): bigger ones are forked by the node itself. */
+#define SWARM__LAUNCH_MAX (256 * 1024)
+
+/* The launcher's answer to one request, in request order. */
+typedef struct swarm__launch_reply {
+    uint32_t magic;
+    int32_t err; /* 0, or the errno of a failed fork (EINVAL: a malformed request) */
+    uint64_t seq;
+    int32_t shim_pid;
+    int32_t pad;
+    uint64_t shim_start; /* swarm__proc_start_time of the shim */
+} swarm__launch_reply;
+
+/* Forks the launcher; 0 with its pid and the node's end of the socket (non-blocking, close-on-exec), or -1 (errno). */
+int swarm__launcher_spawn(pid_t *out_pid, int *out_fd);
+/* Serialises a launch request (malloc'd). 0, or -1 with errno EMSGSIZE (over SWARM__LAUNCH_MAX) or ENOMEM. */
+int swarm__launch_encode(char **out, size_t *out_len, const swarm__launch *l, uint64_t seq);
+/* Renumbers an encoded request (when it is sent again). */
+void swarm__launch_set_seq(char *msg, uint64_t seq);
+/*
+ * Parses a request in place: l's strings point into buf, its argv and envp
+ * into ptrs (room for argc + envc + 2), its groups into groups. 0 or -1.
+ */
+int swarm__launch_decode(swarm__launch *l, uint64_t *seq, char *buf, size_t len, char **ptrs, size_t n_ptrs,
+                         gid_t *groups, size_t n_groups_max);
+/* 0 if rep is a launcher reply. */
+int swarm__launch_reply_check(const swarm__launch_reply *rep);
 
 /* cgroup.c */
 /* 1 if /sys/fs/cgroup is a writable cgroup v2 mount. */

@@ -1,8 +1,8 @@
 /*
- * The per-task shim and the task's exec. Both run in children forked from a
- * multi-threaded process that never exec'd, so they use async-signal-safe
- * calls only: no malloc, no stdio, no locks. Everything they need was
- * prepared by the node before fork (swarm__launch).
+ * The per-task shim and the task's exec. Both run in children forked from the
+ * launcher (see launcher.c) or, as a fallback, from the multi-threaded node
+ * itself, so they use async-signal-safe calls only: no malloc, no stdio, no
+ * locks. Everything they need was prepared by the node (swarm__launch).
  *
  * The shim leaves the node's session, forks the task into its own process
  * group, relays the task's output into the bounded log, waits for it, kills
@@ -309,6 +309,7 @@ _Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd)
 
     swarm__shim_msg msg;
     memset(&msg, 0, sizeof msg);
+    msg.shim_pid = (int)getpid();
     log_sink sink = {l, -1, 0};
     sink.fd = open(l->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     struct stat st;

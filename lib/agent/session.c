@@ -1,0 +1,276 @@
+#include "agent/session.h"
+
+#include "ca/ca.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "model/model.h"
+#include "proto/proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REQUEST_TIMEOUT_MS 10000
+
+struct swarm__worker_session {
+    struct event_base *base;
+    const swarm__clock *clock;
+    struct swarm_transport_backend *t;
+    uint64_t link;       /* the dialed link (fixed id across reconnects) */
+    int link_live;
+    unsigned generation; /* bumps at every link change: stale replies are ignored */
+    char *cert, *key, *hostname;
+    swarm__agent *agent;
+    char session_id[64];
+    int64_t period_ms;
+    struct event *beat;
+    swarm__refused_fn refused;
+    void *refused_payload;
+    int stopped;
+};
+
+/* Replies carry the generation they were asked in. */
+typedef struct pending {
+    swarm__worker_session *w;
+    unsigned generation;
+} pending;
+
+static pending *track(swarm__worker_session *w)
+{
+    pending *p = calloc(1, sizeof *p);
+    if (p) {
+        p->w = w;
+        p->generation = w->generation;
+    }
+    return p;
+}
+
+/* Takes the pending; returns the session if the reply is still current. */
+static swarm__worker_session *current(pending *p)
+{
+    swarm__worker_session *w = p->w;
+    int ok = !w->stopped && p->generation == w->generation && w->link_live;
+    free(p);
+    return ok ? w : NULL;
+}
+
+static void send_status(void *payload, const json_t *updates)
+{
+    swarm__worker_session *w = payload;
+    if (!w->link_live || w->session_id[0] == '\0')
+        return;
+    json_t *body = json_pack("{s:s, s:O}", "SessionID", w->session_id, "Updates", updates);
+    if (swarm__proto_send(w->t, w->link, SWARM__MSG_STATUS, body) != 0)
+        swarm__log_debug("worker", "status update not sent (link down); it is re-sent at the next session");
+    json_decref(body);
+}
+
+static void beat_replied(void *payload, int status, const swarm_transport_msg *msg)
+{
+    swarm__worker_session *w = current(payload);
+    if (w == NULL)
+        return;
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    int rc = body ? swarm__proto_error_of(body, NULL) : status;
+    if (rc == SWARM_ENOTFOUND) {
+        /* The manager forgot the session (it marked us down): open a new one. */
+        w->session_id[0] = '\0';
+        swarm__agent_set_uplink(w->agent, NULL, NULL);
+        swarm__worker_session_link_up(w, w->link);
+    } else if (rc == 0) {
+        int64_t p = swarm__json_int(body, "HeartbeatPeriod", 0) / 1000000;
+        if (p > 0)
+            w->period_ms = p;
+    }
+    json_decref(body);
+}
+
+static void beat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    swarm__worker_session *w = arg;
+    if (!w->link_live || w->session_id[0] == '\0')
+        return;
+    json_t *body = json_pack("{s:s}", "SessionID", w->session_id);
+    pending *p = track(w);
+    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_HEARTBEAT, body, w->period_ms, beat_replied, p) != 0)
+        free(p);
+    json_decref(body);
+    struct timeval tv = {(time_t)(w->period_ms / 1000), (suseconds_t)(w->period_ms % 1000) * 1000};
+    evtimer_add(w->beat, &tv);
+}
+
+static void session_opened(void *payload, int status, const swarm_transport_msg *msg)
+{
+    swarm__worker_session *w = current(payload);
+    if (w == NULL)
+        return;
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    const char *why = NULL;
+    int rc = body ? swarm__proto_error_of(body, &why) : status;
+    const char *sid = swarm__json_str(body, "SessionID");
+    if (rc != 0 || sid == NULL) {
+        swarm__log_warn("worker", "dispatcher session refused: %s", why ? why : swarm_strerror(rc));
+        json_decref(body);
+        return;
+    }
+    snprintf(w->session_id, sizeof w->session_id, "%s", sid);
+    int64_t p = swarm__json_int(body, "HeartbeatPeriod", 5000000000LL) / 1000000;
+    w->period_ms = p > 0 ? p : 5000;
+    json_decref(body);
+    swarm__log_info("worker", "session open with the manager (heartbeat every %lld ms)", (long long)w->period_ms);
+    swarm__agent_set_uplink(w->agent, send_status, w);
+    beat(-1, 0, w);
+}
+
+static void authed(void *payload, int status, const swarm_transport_msg *msg)
+{
+    swarm__worker_session *w = current(payload);
+    if (w == NULL)
+        return;
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    const char *why = NULL;
+    int rc = body ? swarm__proto_error_of(body, &why) : status;
+    if (rc != 0) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", why ? why : swarm_strerror(rc));
+        json_decref(body);
+        swarm__log_error("worker", "the manager refused this node: %s", reason);
+        if (status == 0 && w->refused) {
+            /* A refusal (not a lost link) is final: stop trying. */
+            w->t->close_link(w->t, w->link);
+            w->link_live = 0;
+            w->refused(w->refused_payload, reason);
+        }
+        return;
+    }
+    json_decref(body);
+    json_t *desc = swarm__agent_describe(w->hostname);
+    json_t *req = json_pack("{s:o}", "Description", desc ? desc : json_object());
+    pending *p = track(w);
+    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_SESSION, req, REQUEST_TIMEOUT_MS, session_opened, p) != 0)
+        free(p);
+    json_decref(req);
+}
+
+static void nonce_received(void *payload, int status, const swarm_transport_msg *msg)
+{
+    swarm__worker_session *w = current(payload);
+    if (w == NULL)
+        return;
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    unsigned char *nonce = NULL, *sig = NULL;
+    size_t nonce_len = 0, sig_len = 0;
+    swarm__err e;
+    if (body == NULL || swarm__hex_decode(swarm__json_str(body, "Nonce"), &nonce, &nonce_len) != 0 ||
+        swarm__sign(w->key, nonce, nonce_len, &sig, &sig_len, w->clock, &e) != 0) {
+        swarm__log_warn("worker", "identity handshake failed");
+        json_decref(body);
+        free(nonce);
+        return;
+    }
+    char *hex = swarm__hex_encode(sig, sig_len);
+    json_t *req = json_pack("{s:s, s:s}", "Cert", w->cert, "Signature", hex ? hex : "");
+    pending *p = track(w);
+    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_AUTH, req, REQUEST_TIMEOUT_MS, authed, p) != 0)
+        free(p);
+    json_decref(req);
+    json_decref(body);
+    free(hex);
+    free(nonce);
+    free(sig);
+}
+
+void swarm__worker_session_link_up(swarm__worker_session *w, uint64_t link)
+{
+    if (link != w->link || w->stopped)
+        return;
+    w->link_live = 1;
+    w->generation++;
+    w->session_id[0] = '\0';
+    json_t *req = json_object();
+    pending *p = track(w);
+    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_NONCE, req, REQUEST_TIMEOUT_MS, nonce_received, p) != 0)
+        free(p);
+    json_decref(req);
+}
+
+void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link)
+{
+    if (link != w->link)
+        return;
+    w->link_live = 0;
+    w->generation++;
+    w->session_id[0] = '\0';
+    evtimer_del(w->beat);
+    swarm__agent_set_uplink(w->agent, NULL, NULL);
+    swarm__log_info("worker", "lost the link to the manager; tasks keep running, reconnecting");
+}
+
+void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint64_t request_id,
+                                   const swarm_transport_msg *msg)
+{
+    if (link != w->link || msg->type != SWARM__MSG_ASSIGN || w->session_id[0] == '\0') {
+        if (request_id)
+            swarm__proto_respond_error(w->t, link, request_id, msg->type, SWARM_ENOTSUPPORTED,
+                                       "workers answer no requests");
+        return;
+    }
+    json_t *body = swarm__proto_body(msg);
+    if (body)
+        swarm__agent_assignments(w->agent, body);
+    json_decref(body);
+}
+
+int swarm__worker_session_connected(const swarm__worker_session *w)
+{
+    return w->link_live && w->session_id[0] != '\0';
+}
+
+int swarm__worker_session_start(swarm__worker_session **out, struct event_base *base, const swarm__clock *clock,
+                                struct swarm_transport_backend *transport, const char *manager_addr,
+                                const char *cert_pem, const char *key_pem, swarm__agent *agent,
+                                const char *hostname, swarm__refused_fn refused, void *payload, swarm__err *e)
+{
+    swarm__worker_session *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    w->base = base;
+    w->clock = clock;
+    w->t = transport;
+    w->agent = agent;
+    w->refused = refused;
+    w->refused_payload = payload;
+    w->period_ms = 5000;
+    w->cert = strdup(cert_pem);
+    w->key = strdup(key_pem);
+    w->hostname = strdup(hostname);
+    w->beat = evtimer_new(base, beat, w);
+    if (!w->cert || !w->key || !w->hostname || !w->beat) {
+        swarm__worker_session_stop(w);
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    }
+    int rc = transport->dial(transport, manager_addr, &w->link);
+    if (rc != 0) {
+        swarm__worker_session_stop(w);
+        return swarm__err_set(e, rc, "cannot dial the manager at %s: %s", manager_addr, swarm_error_last()->message);
+    }
+    *out = w;
+    return 0;
+}
+
+void swarm__worker_session_stop(swarm__worker_session *w)
+{
+    if (w == NULL)
+        return;
+    w->stopped = 1;
+    if (w->agent)
+        swarm__agent_set_uplink(w->agent, NULL, NULL);
+    if (w->beat)
+        event_free(w->beat);
+    free(w->cert);
+    free(w->key);
+    free(w->hostname);
+    /* Pending requests still point at w: the transport's close (before this) fails them. */
+    free(w);
+}

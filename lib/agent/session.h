@@ -1,0 +1,36 @@
+/*
+ * A worker's session with the leader, over the transport: proves the node's
+ * identity on each new link (signing the manager's nonce with the node key),
+ * opens a dispatcher session with the node's description, heartbeats at the
+ * period the manager asks for, forwards assignments to the agent and the
+ * agent's status updates to the manager. The transport redials a lost link
+ * with backoff; each new link repeats the handshake and the agent re-reports
+ * its tasks, so nothing is lost while the managers were unreachable (tasks
+ * keep running meanwhile). Runs on the node's loop.
+ */
+#ifndef SWARM_AGENT_SESSION_H
+#define SWARM_AGENT_SESSION_H
+
+#include "agent/agent.h"
+#include "swarm/sys/transport.h"
+
+typedef struct swarm__worker_session swarm__worker_session;
+
+/* Refusal callback: the managers refused this node for good (removed, wrong cluster). */
+typedef void (*swarm__refused_fn)(void *payload, const char *why);
+
+int swarm__worker_session_start(swarm__worker_session **out, struct event_base *base, const swarm__clock *clock,
+                                struct swarm_transport_backend *transport, const char *manager_addr,
+                                const char *cert_pem, const char *key_pem, swarm__agent *agent,
+                                const char *hostname, swarm__refused_fn refused, void *payload, swarm__err *e);
+void swarm__worker_session_stop(swarm__worker_session *w);
+
+void swarm__worker_session_link_up(swarm__worker_session *w, uint64_t link);
+void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link);
+void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint64_t request_id,
+                                   const swarm_transport_msg *msg);
+
+/* 1 while a dispatcher session is open. */
+int swarm__worker_session_connected(const swarm__worker_session *w);
+
+#endif

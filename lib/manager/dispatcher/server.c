@@ -1,0 +1,568 @@
+#include "manager/dispatcher/server.h"
+
+#include "ca/ca.h"
+#include "core/id.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "model/model.h"
+#include "proto/proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_PERIOD_NS 5000000000LL
+
+/* One link: who is on the other end, once proved. */
+typedef struct link_state {
+    uint64_t link;
+    char addr[128];
+    unsigned char nonce[32];
+    int has_nonce;
+    char node_id[SWARM__IDBUF]; /* "" until AUTH succeeded */
+    char role[16];
+    struct link_state *next;
+} link_state;
+
+/* One node with a dispatcher session. */
+typedef struct member {
+    swarm__nodeserver *server;
+    char node_id[SWARM__IDBUF];
+    uint64_t link;          /* 0 while the link is down */
+    int64_t last_beat_ns;   /* monotonic */
+    int64_t link_lost_ns;   /* monotonic, when link went down */
+    swarm__session *session;
+    struct member *next;
+} member;
+
+struct swarm__nodeserver {
+    struct event_base *base;
+    swarm__store *store;
+    swarm__proposer *proposer;
+    swarm__dispatcher *dispatcher;
+    const swarm__clock *clock;
+    struct swarm_transport_backend *transport;
+    char self[SWARM__IDBUF];
+    link_state *links;
+    member *members;
+    struct event *tick;
+    swarm__watch *watch;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static link_state *link_of(swarm__nodeserver *s, uint64_t link)
+{
+    for (link_state *l = s->links; l; l = l->next)
+        if (l->link == link)
+            return l;
+    return NULL;
+}
+
+static member *member_of(swarm__nodeserver *s, const char *node_id)
+{
+    for (member *m = s->members; m; m = m->next)
+        if (strcmp(m->node_id, node_id) == 0)
+            return m;
+    return NULL;
+}
+
+static int64_t mono(const swarm__nodeserver *s)
+{
+    return s->clock->mono_ns(s->clock->data);
+}
+
+static json_t *cluster_object(swarm__nodeserver *s)
+{
+    swarm__snap *snap;
+    swarm__err e;
+    json_t *all = NULL;
+    if (swarm__snap_begin(s->store, &snap, &e) != 0)
+        return NULL;
+    swarm__snap_list(snap, SWARM__KIND_CLUSTER, NULL, NULL, &all, &e);
+    swarm__snap_end(snap);
+    json_t *c = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    return c;
+}
+
+static json_t *node_object(swarm__nodeserver *s, const char *id)
+{
+    swarm__snap *snap;
+    swarm__err e;
+    if (swarm__snap_begin(s->store, &snap, &e) != 0)
+        return NULL;
+    json_t *n = swarm__snap_get(snap, SWARM__KIND_NODE, id);
+    swarm__snap_end(snap);
+    return n;
+}
+
+static int64_t period_ns(swarm__nodeserver *s)
+{
+    json_t *c = cluster_object(s);
+    int64_t p = swarm__json_int(c, "Spec.Dispatcher.HeartbeatPeriod", DEFAULT_PERIOD_NS);
+    json_decref(c);
+    return p > 0 ? p : DEFAULT_PERIOD_NS;
+}
+
+static void now_text(swarm__nodeserver *s, char ts[SWARM__TIME_LEN])
+{
+    swarm__time_format(ts, s->clock->wall_ns(s->clock->data));
+}
+
+static void ignore_result(void *payload, int rc, const swarm__err *err, uint64_t index)
+{
+    (void)index;
+    if (rc != 0 && rc != SWARM_ECLOSED)
+        swarm__log_warn("nodeserver", "%s: %s", (const char *)payload, err ? err->message : swarm_strerror(rc));
+}
+
+static void patch_node(swarm__nodeserver *s, json_t *patch)
+{
+    swarm__err e;
+    swarm__action a = {SWARM__OP_PATCH, SWARM__KIND_NODE, patch, 0};
+    if (s->proposer->propose(s->proposer, &a, 1, ignore_result, "updating a node", &e) != 0)
+        swarm__log_warn("nodeserver", "cannot update node: %s", e.message);
+    json_decref(patch);
+}
+
+static void set_node_state(swarm__nodeserver *s, const char *node_id, const char *state, const char *message,
+                           const char *addr, const json_t *description)
+{
+    char ts[SWARM__TIME_LEN];
+    now_text(s, ts);
+    json_t *node = node_object(s, node_id);
+    if (node == NULL)
+        return;
+    json_t *status = json_pack("{s:s, s:s}", "State", state, "Message", message ? message : "");
+    const char *old_addr = swarm__json_str(node, "Status.Addr");
+    if (addr || old_addr)
+        json_object_set_new(status, "Addr", json_string(addr ? addr : old_addr));
+    json_t *patch = json_pack("{s:s, s:s, s:o}", "ID", node_id, "UpdatedAt", ts, "Status", status);
+    if (description) {
+        json_t *desc = json_deep_copy(description);
+        /* The hostname given at join stays unless the node reports one. */
+        if (!swarm__json_str(desc, "Hostname") && swarm__json_str(node, "Description.Hostname"))
+            json_object_set_new(desc, "Hostname", json_string(swarm__json_str(node, "Description.Hostname")));
+        json_object_set_new(patch, "Description", desc);
+    }
+    json_decref(node);
+    patch_node(s, patch);
+}
+
+/* ------------------------------------------------------------ joining */
+
+typedef struct issue_ctx {
+    swarm__nodeserver *s;
+    uint64_t link, request_id;
+    json_t *reply;
+} issue_ctx;
+
+static void issued(void *payload, int rc, const swarm__err *err, uint64_t index)
+{
+    (void)index;
+    issue_ctx *c = payload;
+    if (c->s->transport) {
+        if (rc == 0)
+            swarm__proto_respond(c->s->transport, c->link, c->request_id, SWARM__MSG_CERT_ISSUE, c->reply);
+        else
+            swarm__proto_respond_error(c->s->transport, c->link, c->request_id, SWARM__MSG_CERT_ISSUE, rc,
+                                       err ? err->message : NULL);
+    }
+    json_decref(c->reply);
+    free(c);
+}
+
+static void cert_issue(swarm__nodeserver *s, uint64_t link, uint64_t rid, const json_t *body)
+{
+    swarm__err e = {0, ""};
+    json_t *cluster = cluster_object(s);
+    const char *token_text = swarm__json_str(body, "Token"), *csr = swarm__json_str(body, "CSR");
+    const char *ca_pem = swarm__json_str(cluster, "RootCA.CACert"), *ca_key = swarm__json_str(cluster, "RootCA.CAKey");
+    const char *worker = swarm__json_str(cluster, "JoinTokens.Worker");
+    const char *manager = swarm__json_str(cluster, "JoinTokens.Manager");
+    swarm__token token;
+    int rc = 0;
+    if (!cluster || !ca_pem || !ca_key)
+        rc = swarm__err_set(&e, SWARM_EUNAVAILABLE, "this manager has no certificate authority");
+    else if (!token_text || !csr || swarm__token_parse(&token, token_text, &e) != 0 ||
+             (!(worker && swarm__secret_equal(token_text, worker)) && !(manager && swarm__secret_equal(token_text, manager))))
+        rc = swarm__err_set(&e, SWARM_EINVALID, "A valid join token is necessary to join this cluster");
+    else if (manager && swarm__secret_equal(token_text, manager))
+        rc = swarm__err_set(&e, SWARM_ENOTSUPPORTED,
+                            "joining as a manager is not supported by this cluster yet (one manager)");
+    const char *availability = swarm__json_str(body, "Availability");
+    if (rc == 0 && availability && availability[0] && strcmp(availability, "active") &&
+        strcmp(availability, "pause") && strcmp(availability, "drain"))
+        rc = swarm__err_set(&e, SWARM_EINVALID, "Availability: must be one of active, pause, drain");
+    char node_id[SWARM__ID_LEN + 1];
+    char *cert = NULL;
+    swarm__ca *ca = NULL;
+    if (rc == 0 && swarm__id_new(s->clock, node_id) != 0)
+        rc = swarm__err_set(&e, SWARM_EIO, "cannot read random bytes");
+    if (rc == 0)
+        rc = swarm__ca_load(&ca, ca_pem, ca_key, &e);
+    if (rc == 0)
+        rc = swarm__ca_issue(ca, csr, node_id, "swarm-worker", swarm__json_str(cluster, "ID"),
+                             swarm__json_int(cluster, "Spec.CAConfig.NodeCertExpiry", 7776000000000000LL), s->clock,
+                             &cert, &e);
+    swarm__ca_free(ca);
+    if (rc != 0) {
+        json_decref(cluster);
+        swarm__proto_respond_error(s->transport, link, rid, SWARM__MSG_CERT_ISSUE, rc, e.message);
+        return;
+    }
+    char ts[SWARM__TIME_LEN];
+    now_text(s, ts);
+    link_state *l = link_of(s, link);
+    const char *hostname = swarm__json_str(body, "Hostname");
+    json_t *node = json_pack("{s:s, s:{s:i}, s:s, s:s, s:{s:{}, s:s, s:s}, s:{s:s}, s:{s:s, s:s, s:s}}", "ID",
+                             node_id, "Version", "Index", 0, "CreatedAt", ts, "UpdatedAt", ts, "Spec", "Labels",
+                             "Role", "worker", "Availability", availability && availability[0] ? availability : "active",
+                             "Description", "Hostname", hostname ? hostname : "", "Status", "State", "unknown",
+                             "Message", "joined", "Addr", l ? l->addr : "");
+    issue_ctx *c = calloc(1, sizeof *c);
+    c->s = s;
+    c->link = link;
+    c->request_id = rid;
+    c->reply = json_pack("{s:s, s:s, s:s, s:s, s:s}", "NodeID", node_id, "ClusterID", swarm__json_str(cluster, "ID"),
+                         "Role", "worker", "Cert", cert, "CACert", ca_pem);
+    free(cert);
+    json_decref(cluster);
+    swarm__action a = {SWARM__OP_CREATE, SWARM__KIND_NODE, node, 0};
+    if (s->proposer->propose(s->proposer, &a, 1, issued, c, &e) != 0) {
+        swarm__proto_respond_error(s->transport, link, rid, SWARM__MSG_CERT_ISSUE, e.code, e.message);
+        json_decref(c->reply);
+        free(c);
+    }
+    json_decref(node);
+    swarm__log_info("nodeserver", "node %s (%s) joined as a worker", node_id, hostname ? hostname : "?");
+}
+
+/* ------------------------------------------------------------ identity */
+
+static int removed(const json_t *cluster, const char *node_id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get((json_t *)cluster, "RemovedNodes"), i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), node_id) == 0)
+            return 1;
+    return 0;
+}
+
+static void auth(swarm__nodeserver *s, link_state *l, uint64_t rid, const json_t *body)
+{
+    swarm__err e = {0, ""};
+    json_t *cluster = cluster_object(s);
+    const char *cert = swarm__json_str(body, "Cert"), *sig_hex = swarm__json_str(body, "Signature");
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    swarm__ca *ca = NULL;
+    swarm__cert_info info;
+    json_t *node = NULL;
+    int rc = 0;
+    if (!l->has_nonce)
+        rc = swarm__err_set(&e, SWARM_EINVALID, "ask for a nonce first");
+    else if (!cert || !sig_hex || swarm__hex_decode(sig_hex, &sig, &sig_len) != 0)
+        rc = swarm__err_set(&e, SWARM_EINVALID, "malformed identity proof");
+    else if ((rc = swarm__ca_load(&ca, swarm__json_str(cluster, "RootCA.CACert"), NULL, &e)) == 0 &&
+             (rc = swarm__ca_verify(ca, cert, s->clock->wall_ns(s->clock->data), &info, &e)) == 0 &&
+             (rc = swarm__verify_signature(cert, l->nonce, sizeof l->nonce, sig, sig_len, &e)) == 0) {
+        if (strcmp(info.cluster_id, swarm__json_str(cluster, "ID") ? swarm__json_str(cluster, "ID") : "") != 0)
+            rc = swarm__err_set(&e, SWARM_EINVALID, "certificate belongs to another cluster");
+        else if (removed(cluster, info.node_id) || (node = node_object(s, info.node_id)) == NULL)
+            rc = swarm__err_set(&e, SWARM_EINVALID, "node %s was removed from the swarm", info.node_id);
+    }
+    l->has_nonce = 0; /* a nonce is good for one proof */
+    if (rc == 0) {
+        snprintf(l->node_id, sizeof l->node_id, "%s", info.node_id);
+        const char *role = swarm__json_str(node, "Spec.Role");
+        snprintf(l->role, sizeof l->role, "%s", role ? role : "worker");
+        json_t *reply = json_pack("{s:s, s:s}", "NodeID", l->node_id, "Role", l->role);
+        swarm__proto_respond(s->transport, l->link, rid, SWARM__MSG_AUTH, reply);
+        json_decref(reply);
+    } else {
+        swarm__log_warn("nodeserver", "refused a node on link %llu: %s", (unsigned long long)l->link, e.message);
+        swarm__proto_respond_error(s->transport, l->link, rid, SWARM__MSG_AUTH, rc, e.message);
+    }
+    free(sig);
+    swarm__ca_free(ca);
+    json_decref(node);
+    json_decref(cluster);
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static void member_send(void *payload, const json_t *msg);
+
+static member *member_open(swarm__nodeserver *s, const char *node_id, uint64_t link)
+{
+    member *m = member_of(s, node_id);
+    if (m == NULL) {
+        m = calloc(1, sizeof *m);
+        if (m == NULL)
+            return NULL;
+        snprintf(m->node_id, sizeof m->node_id, "%s", node_id);
+        m->server = s;
+        m->next = s->members;
+        s->members = m;
+    }
+    m->link = link;
+    m->last_beat_ns = mono(s);
+    m->link_lost_ns = 0;
+    return m;
+}
+
+static void member_drop(swarm__nodeserver *s, member *m)
+{
+    for (member **p = &s->members; *p; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    }
+    if (m->session)
+        swarm__dispatcher_close(s->dispatcher, m->session);
+    free(m);
+}
+
+static void session(swarm__nodeserver *s, link_state *l, uint64_t rid, const json_t *body)
+{
+    swarm__err e;
+    member *m = member_open(s, l->node_id, l->link);
+    if (m == NULL) {
+        swarm__proto_respond_error(s->transport, l->link, rid, SWARM__MSG_SESSION, SWARM_ENOMEM, NULL);
+        return;
+    }
+    if (m->session) {
+        swarm__dispatcher_close(s->dispatcher, m->session);
+        m->session = NULL;
+    }
+    /* The dispatcher's callback gets the member; it finds the link and the server through it. */
+    if (swarm__dispatcher_open(s->dispatcher, l->node_id, member_send, m, &m->session, &e) != 0) {
+        swarm__proto_respond_error(s->transport, l->link, rid, SWARM__MSG_SESSION, e.code, e.message);
+        return;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%s", l->addr);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    set_node_state(s, l->node_id, "ready", "", host, json_object_get((json_t *)body, "Description"));
+    char sid[SWARM__ID_LEN + 1];
+    swarm__id_new(s->clock, sid);
+    json_t *reply = json_pack("{s:s, s:I}", "SessionID", sid, "HeartbeatPeriod", (json_int_t)period_ns(s));
+    swarm__proto_respond(s->transport, l->link, rid, SWARM__MSG_SESSION, reply);
+    json_decref(reply);
+}
+
+static void member_send(void *payload, const json_t *msg)
+{
+    member *m = payload;
+    swarm__nodeserver *s = m->server;
+    if (m->link == 0 || s->transport == NULL)
+        return; /* the full set is sent again at the next session */
+    swarm__proto_send(s->transport, m->link, SWARM__MSG_ASSIGN, msg);
+}
+
+/* ------------------------------------------------------------ liveness */
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    swarm__nodeserver *s = arg;
+    int64_t now = mono(s), period = period_ns(s);
+    member *m = s->members;
+    while (m) {
+        member *next = m->next;
+        int silent = now - m->last_beat_ns > 3 * period;
+        int gone = m->link == 0 && m->link_lost_ns && now - m->link_lost_ns > period;
+        if (silent || gone) {
+            swarm__log_info("nodeserver", "node %s is down (%s)", m->node_id, silent ? "no heartbeat" : "link lost");
+            set_node_state(s, m->node_id, "down", "heartbeat failure", NULL, NULL);
+            member_drop(s, m);
+        }
+        m = next;
+    }
+}
+
+/* ------------------------------------------------------------ events */
+
+void swarm__nodeserver_link_up(swarm__nodeserver *s, uint64_t link, const char *remote_addr)
+{
+    link_state *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return;
+    l->link = link;
+    snprintf(l->addr, sizeof l->addr, "%s", remote_addr ? remote_addr : "");
+    l->next = s->links;
+    s->links = l;
+}
+
+void swarm__nodeserver_link_down(swarm__nodeserver *s, uint64_t link)
+{
+    for (link_state **p = &s->links; *p; p = &(*p)->next) {
+        if ((*p)->link == link) {
+            link_state *l = *p;
+            *p = l->next;
+            free(l);
+            break;
+        }
+    }
+    for (member *m = s->members; m; m = m->next) {
+        if (m->link == link) {
+            m->link = 0;
+            m->link_lost_ns = mono(s);
+        }
+    }
+}
+
+void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid, const swarm_transport_msg *msg)
+{
+    link_state *l = link_of(s, link);
+    json_t *body = swarm__proto_body(msg);
+    if (l == NULL || body == NULL) {
+        if (rid)
+            swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_EINVALID, "malformed message");
+        json_decref(body);
+        return;
+    }
+    int authed = l->node_id[0] != '\0';
+    switch (msg->type) {
+    case SWARM__MSG_CA_GET: {
+        json_t *cluster = cluster_object(s);
+        json_t *reply = json_pack("{s:s?}", "CACert", swarm__json_str(cluster, "RootCA.CACert"));
+        swarm__proto_respond(s->transport, link, rid, msg->type, reply);
+        json_decref(reply);
+        json_decref(cluster);
+        break;
+    }
+    case SWARM__MSG_CERT_ISSUE:
+        if (rid)
+            cert_issue(s, link, rid, body);
+        break;
+    case SWARM__MSG_NONCE: {
+        s->clock->random(s->clock->data, l->nonce, sizeof l->nonce);
+        l->has_nonce = 1;
+        char *hex = swarm__hex_encode(l->nonce, sizeof l->nonce);
+        json_t *reply = json_pack("{s:s}", "Nonce", hex ? hex : "");
+        swarm__proto_respond(s->transport, link, rid, msg->type, reply);
+        json_decref(reply);
+        free(hex);
+        break;
+    }
+    case SWARM__MSG_AUTH:
+        if (rid)
+            auth(s, l, rid, body);
+        break;
+    case SWARM__MSG_SESSION:
+    case SWARM__MSG_HEARTBEAT:
+    case SWARM__MSG_STATUS: {
+        member *m = authed ? member_of(s, l->node_id) : NULL;
+        if (!authed) {
+            if (rid)
+                swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_EINVALID,
+                                           "prove this node's identity first");
+        } else if (msg->type == SWARM__MSG_SESSION) {
+            session(s, l, rid, body);
+        } else if (m == NULL || m->link != link) {
+            if (rid)
+                swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_ENOTFOUND,
+                                           "session not found");
+        } else if (msg->type == SWARM__MSG_HEARTBEAT) {
+            m->last_beat_ns = mono(s);
+            json_t *reply = json_pack("{s:I}", "HeartbeatPeriod", (json_int_t)period_ns(s));
+            swarm__proto_respond(s->transport, link, rid, msg->type, reply);
+            json_decref(reply);
+        } else {
+            m->last_beat_ns = mono(s);
+            json_t *updates = json_object_get(body, "Updates");
+            if (json_is_array(updates) && m->session)
+                swarm__dispatcher_status(s->dispatcher, m->session, updates);
+        }
+        break;
+    }
+    case SWARM__MSG_CONTROL:
+        if (rid)
+            swarm__proto_respond_error(
+                s->transport, link, rid, msg->type, SWARM_EUNAVAILABLE,
+                !authed ? "prove this node's identity first"
+                : strcmp(l->role, "manager") != 0
+                    ? "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. "
+                      "Please run this command on a manager node or promote the current node to a manager."
+                    : "control requests between managers are not supported yet");
+        break;
+    default:
+        if (rid)
+            swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_ENOTSUPPORTED, "unknown message");
+    }
+    json_decref(body);
+}
+
+/* A removed node loses its session and its links at once. */
+static void on_node_event(const swarm__event *ev, void *payload)
+{
+    swarm__nodeserver *s = payload;
+    if (ev->kind != SWARM__KIND_NODE || ev->op != SWARM__OP_DELETE)
+        return;
+    const char *id = swarm__json_str(ev->object, "ID");
+    member *m = id ? member_of(s, id) : NULL;
+    if (m)
+        member_drop(s, m);
+    for (link_state *l = s->links; l; l = l->next)
+        if (id && strcmp(l->node_id, id) == 0) {
+            l->node_id[0] = '\0';
+            if (s->transport)
+                s->transport->close_link(s->transport, l->link);
+        }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int swarm__nodeserver_new(swarm__nodeserver **out, struct event_base *base, swarm__store *store,
+                          swarm__proposer *proposer, swarm__dispatcher *dispatcher, const swarm__clock *clock,
+                          const char *self_node_id, swarm__err *e)
+{
+    swarm__nodeserver *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    s->base = base;
+    s->store = store;
+    s->proposer = proposer;
+    s->dispatcher = dispatcher;
+    s->clock = clock;
+    snprintf(s->self, sizeof s->self, "%s", self_node_id);
+    s->tick = event_new(base, -1, EV_PERSIST, tick, s);
+    struct timeval tv = {0, 250000};
+    if (s->tick == NULL || event_add(s->tick, &tv) != 0 ||
+        swarm__store_watch(store, 1u << SWARM__KIND_NODE, on_node_event, s, &s->watch) != 0) {
+        swarm__nodeserver_free(s);
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+void swarm__nodeserver_set_transport(swarm__nodeserver *s, struct swarm_transport_backend *t)
+{
+    s->transport = t;
+}
+
+void swarm__nodeserver_free(swarm__nodeserver *s)
+{
+    if (s == NULL)
+        return;
+    while (s->members)
+        member_drop(s, s->members);
+    while (s->links) {
+        link_state *l = s->links;
+        s->links = l->next;
+        free(l);
+    }
+    if (s->watch)
+        swarm__store_unwatch(s->store, s->watch);
+    if (s->tick)
+        event_free(s->tick);
+    free(s);
+}
