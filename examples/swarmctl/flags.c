@@ -129,6 +129,30 @@ static char *parse_uint(uint64_t *out, const char *s)
     return NULL;
 }
 
+static char *parse_int(int64_t *out, const char *s)
+{
+    /* Go's strconv.ParseInt with base 0: an optional sign, then ParseUint's forms. */
+    const char *p = s;
+    int negative = 0;
+    if (*p == '+' || *p == '-')
+        negative = *p++ == '-';
+    uint64_t u = 0;
+    char *err = *p ? parse_uint(&u, p) : xstrdup("");
+    strbuf b = {0};
+    if (err && strstr(err, "out of range") == NULL) {
+        free(err);
+        sb_addf(&b, "strconv.ParseInt: parsing \"%s\": invalid syntax", s);
+        return sb_take(&b);
+    }
+    if (err || (!negative && u > (uint64_t)INT64_MAX) || (negative && u > (uint64_t)INT64_MAX + 1)) {
+        free(err);
+        sb_addf(&b, "strconv.ParseInt: parsing \"%s\": value out of range", s);
+        return sb_take(&b);
+    }
+    *out = negative ? (int64_t)(0 - u) : (int64_t)u;
+    return NULL;
+}
+
 static char *parse_bool(int *out, const char *s)
 {
     static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
@@ -179,6 +203,7 @@ static char *set_value(flag_def *d, const char *value)
             err = xstrdup(swarm_error_last_message());
         break;
     case FLAG_CPUS: err = parse_cpus(&d->i, value); break;
+    case FLAG_INT: err = parse_int(&d->i, value); break;
     }
     if (err == NULL)
         d->changed = 1;
@@ -301,6 +326,7 @@ static const char *type_name(flag_type t)
     case FLAG_DURATION: return "duration";
     case FLAG_BYTES: return "bytes";
     case FLAG_CPUS: return "decimal";
+    case FLAG_INT: return "int";
     }
     return "";
 }
@@ -331,8 +357,9 @@ void flags_print_help(const command_info *cmd, const flag_def *defs)
             sb_addf(&b, "  -%c, --%s", sorted[i]->shorthand, sorted[i]->name);
         else
             sb_addf(&b, "      --%s", sorted[i]->name);
-        if (*type_name(sorted[i]->type))
-            sb_addf(&b, " %s", type_name(sorted[i]->type));
+        const char *tn = sorted[i]->type_text ? sorted[i]->type_text : type_name(sorted[i]->type);
+        if (*tn)
+            sb_addf(&b, " %s", tn);
         heads[i] = sb_take(&b);
         if (strlen(heads[i]) > maxlen)
             maxlen = strlen(heads[i]);

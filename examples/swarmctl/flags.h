@@ -17,6 +17,7 @@ typedef enum {
     FLAG_DURATION,  /* Go duration, nanoseconds */
     FLAG_BYTES,     /* memory size */
     FLAG_CPUS,      /* decimal CPUs, stored as NanoCPUs */
+    FLAG_INT,       /* strconv.ParseInt(s, 0, 64), stored in i */
 } flag_type;
 
 /* Optional extra check for list items; returns NULL or a malloc'ed error and may rewrite *value. */
@@ -29,6 +30,7 @@ typedef struct flag_def {
     const char *usage;
     const char *default_text;  /* shown as (default X) in help */
     flag_validator validate;
+    const char *type_text;     /* NULL, or the value type shown in help ("node-addr") */
     /* Parsed state. */
     int changed;
     int b;

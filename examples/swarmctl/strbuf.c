@@ -74,6 +74,8 @@ void sb_addc(strbuf *b, char c)
 
 void sb_addf(strbuf *b, const char *fmt, ...)
 {
+    if (fmt == NULL)
+        return;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);

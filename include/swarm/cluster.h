@@ -76,6 +76,38 @@ SWARM_API int swarm_cluster_serve(swarm_cluster_t *c, const char *url);
 SWARM_API int swarm_cluster_init(swarm_cluster_t *c, const char *request_json);
 
 /**
+ * Joins an existing swarm through one of its managers. `request_json` is the
+ * body of Docker's POST /swarm/join: {"RemoteAddrs": ["HOST[:PORT]"],
+ * "JoinToken": "SWMTKN-1-...", "ListenAddr", "AdvertiseAddr", "Availability"}.
+ * The node first fetches the swarm's CA certificate and checks it against the
+ * digest in the token (so a wrong manager learns nothing of the secret), then
+ * asks for a node certificate with the token, and starts working for the
+ * swarm. Returns once the node holds its certificate.
+ * Errors: SWARM_EINVALID (malformed or wrong token, "A valid join token is
+ * necessary to join this cluster"; CA fingerprint mismatch), SWARM_EUNAVAILABLE
+ * (already in a swarm), SWARM_ETIMEDOUT (no manager reachable within 20 s).
+ */
+SWARM_API int swarm_cluster_join(swarm_cluster_t *c, const char *request_json);
+
+/**
+ * Leaves the swarm (Docker's POST /swarm/leave). This node's tasks are
+ * stopped and its swarm identity erased. A manager must pass force = 1:
+ * leaving erases the swarm's state. Errors: SWARM_EUNAVAILABLE (not in a swarm,
+ * or a manager without force, with Docker's message).
+ */
+SWARM_API int swarm_cluster_leave(swarm_cluster_t *c, int force);
+
+/**
+ * Updates the swarm (Docker's POST /swarm/update). `version` is the swarm's
+ * Version.Index as read; `spec_json` the whole new Spec (NULL keeps it);
+ * `flags_json` NULL or {"RotateWorkerToken": true, "RotateManagerToken": true}:
+ * a rotated token stops working for new joins at once.
+ * Errors: SWARM_ECONFLICT (stale version), SWARM_EINVALID, SWARM_EUNAVAILABLE.
+ */
+SWARM_API int swarm_cluster_update(swarm_cluster_t *c, uint64_t version, const char *spec_json,
+                                   const char *flags_json);
+
+/**
  * Docker's GET /swarm object for this cluster (ID, Version, CreatedAt,
  * UpdatedAt, Spec with defaults filled, JoinTokens...). *out is JSON text
  * freed with swarm_free. SWARM_EUNAVAILABLE when not a manager.

@@ -29,6 +29,24 @@ SWARM_API int swarm_node_get(swarm_cluster_t *c, const char *id_or_name, swarm_n
 SWARM_API int swarm_node_list(swarm_cluster_t *c, const char *filters_json,
                               swarm_node_t ***out, size_t *count);
 
+/**
+ * Replaces a node's Spec ({"Availability": "active"|"pause"|"drain",
+ * "Labels": {...}, "Role": "worker"|"manager", "Name"}) at `version`
+ * (Version.Index as read). Drain moves the node's tasks elsewhere; pause
+ * stops new assignments. Errors: SWARM_ENOTFOUND, SWARM_ECONFLICT,
+ * SWARM_EINVALID (bad field; changing a role is not supported yet).
+ */
+SWARM_API int swarm_node_update(swarm_cluster_t *c, const char *id_or_name, uint64_t version, const char *spec_json);
+
+/**
+ * Removes a node from the swarm. A node that is not down needs force = 1
+ * (its tasks are then rescheduled); a manager must be demoted first. The
+ * removed node can never come back with its certificate.
+ * Errors: SWARM_ENOTFOUND, SWARM_EINVALID ("node X is not down and can't be
+ * removed", "... must be demoted to worker before removal").
+ */
+SWARM_API int swarm_node_remove(swarm_cluster_t *c, const char *id_or_name, int force);
+
 SWARM_API const char *swarm_node_id(const swarm_node_t *n);
 SWARM_API uint64_t swarm_node_version(const swarm_node_t *n);
 SWARM_API const char *swarm_node_hostname(const swarm_node_t *n);

@@ -126,6 +126,82 @@ int swarm_cluster_init(swarm_cluster_t *c, const char *request_json)
     return rc;
 }
 
+int swarm_cluster_join(swarm_cluster_t *c, const char *request_json)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc == 0)
+        rc = swarm__api_require(request_json, "request");
+    if (rc)
+        return rc;
+    json_t *req = swarm__json_parse(request_json, "join request");
+    if (req == NULL)
+        return swarm_error_last()->code;
+    if (!json_is_object(req)) {
+        json_decref(req);
+        return swarm__error_set(SWARM_EINVALID, "join request: must be a JSON object");
+    }
+    /* Joining waits on the network: give it longer than an ordinary call. */
+    int saved = atomic_load(&c->timeout_ms);
+    if (saved < 30000)
+        atomic_store(&c->timeout_ms, 30000);
+    rc = swarm__api_call(c, "SwarmJoin", req, NULL);
+    atomic_store(&c->timeout_ms, saved);
+    json_decref(req);
+    return rc;
+}
+
+int swarm_cluster_leave(swarm_cluster_t *c, int force)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc)
+        return rc;
+    json_t *req = json_pack("{s:b}", "Force", force != 0);
+    rc = req ? swarm__api_call(c, "SwarmLeave", req, NULL) : swarm__error_nomem();
+    json_decref(req);
+    return rc;
+}
+
+int swarm_cluster_update(swarm_cluster_t *c, uint64_t version, const char *spec_json, const char *flags_json)
+{
+    int rc = swarm__api_require(c, "cluster");
+    if (rc)
+        return rc;
+    json_t *req = json_pack("{s:I}", "Version", (json_int_t)version);
+    if (req == NULL)
+        return swarm__error_nomem();
+    if (spec_json) {
+        json_t *spec = swarm__json_parse(spec_json, "swarm spec");
+        if (spec == NULL) {
+            json_decref(req);
+            return swarm_error_last()->code;
+        }
+        json_object_set_new(req, "Spec", spec);
+    }
+    if (flags_json) {
+        json_t *flags = swarm__json_parse(flags_json, "update flags");
+        if (!json_is_object(flags)) {
+            json_decref(flags);
+            json_decref(req);
+            return flags ? swarm__error_set(SWARM_EINVALID, "update flags: must be a JSON object")
+                         : swarm_error_last()->code;
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach(flags, key, v) {
+            if (strcmp(key, "RotateWorkerToken") && strcmp(key, "RotateManagerToken")) {
+                json_decref(flags);
+                json_decref(req);
+                return swarm__error_set(SWARM_EINVALID, "update flags: unknown flag \"%s\"", key);
+            }
+        }
+        json_object_update(req, flags);
+        json_decref(flags);
+    }
+    rc = swarm__api_call(c, "SwarmUpdate", req, NULL);
+    json_decref(req);
+    return rc;
+}
+
 static int call_text(swarm_cluster_t *c, const char *method, char **out)
 {
     int rc = swarm__api_require(c, "cluster");

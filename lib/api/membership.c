@@ -816,22 +816,14 @@ static int join_dial(join_op *j, int mode, swarm__err *e)
     return rc;
 }
 
+static void join_send(join_op *j);
+
 static void join_link_up(swarm__engine *eng, uint64_t link)
 {
     join_op *j = eng->joining;
     if (j == NULL || j->done || link != j->link)
         return;
-    json_t *body;
-    if (j->phase == 1) {
-        body = json_object();
-        swarm__proto_request(j->t, link, SWARM__MSG_CA_GET, body, 10000, NULL, NULL);
-    } else {
-        body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "Token", j->token_text, "CSR", j->csr, "Hostname",
-                         eng->hostname, "Availability", j->availability ? j->availability : "", "Addr",
-                         eng->advertise_addr ? eng->advertise_addr : "");
-        swarm__proto_request(j->t, link, SWARM__MSG_CERT_ISSUE, body, 10000, NULL, NULL);
-    }
-    json_decref(body);
+    join_send(j);
 }
 
 static void join_link_down(swarm__engine *eng, uint64_t link)
@@ -848,9 +840,9 @@ static void join_receive(swarm__engine *eng, uint64_t link, uint64_t rid, const 
     (void)msg; /* managers send a joining node nothing unasked */
 }
 
-/* Responses come through the request callbacks; see join_request. */
 static void join_response(void *payload, int status, const swarm_transport_msg *response);
 
+/* Asks for what the current phase needs; called once the link is up (and again after a redial). */
 static void join_send(join_op *j)
 {
     json_t *body;
@@ -906,8 +898,7 @@ static void join_response(void *payload, int status, const swarm_transport_msg *
         j->phase = 2;
         if (join_dial(j, SWARM_TLS_SERVER_AUTH, &e) != 0)
             return join_finish_later(j, e.code, &e, NULL);
-        join_send(j);
-        return;
+        return; /* link_up of the new link asks for the certificate */
     }
     if (!swarm__json_str(body, "Cert") || !swarm__json_str(body, "NodeID") || !swarm__json_str(body, "ClusterID") ||
         !swarm__json_str(body, "CACert")) {
@@ -996,7 +987,6 @@ void swarm__swarm_join(swarm__engine *eng, const json_t *req, rpc_call *call)
     }
     struct timeval tv = {JOIN_TIMEOUT_MS / 1000, 0};
     evtimer_add(j->deadline, &tv);
-    join_send(j);
 }
 
 /* ------------------------------------------------------------ leave */

@@ -310,6 +310,39 @@ int swarm_node_list(swarm_cluster_t *c, const char *filters_json, swarm_node_t *
     return rc ? rc : to_list(arr, wrap_node, (void (*)(void *))swarm_node_free, (void ***)out, count);
 }
 
+int swarm_node_update(swarm_cluster_t *c, const char *id_or_name, uint64_t version, const char *spec_json)
+{
+    json_t *req = NULL, *spec = NULL;
+    int rc = ref_request(&req, c, id_or_name, &req);
+    if (rc)
+        return rc;
+    if ((rc = swarm__api_require(spec_json, "spec")) == 0 &&
+        (spec = swarm__json_parse(spec_json, "node spec")) == NULL)
+        rc = swarm_error_last()->code;
+    if (rc == 0 && !json_is_object(spec))
+        rc = swarm__error_set(SWARM_EINVALID, "node spec: must be a JSON object");
+    if (rc == 0) {
+        json_object_set_new(req, "Version", json_integer((json_int_t)version));
+        json_object_set(req, "Spec", spec);
+        rc = swarm__api_call(c, "NodeUpdate", req, NULL);
+    }
+    json_decref(spec);
+    json_decref(req);
+    return rc;
+}
+
+int swarm_node_remove(swarm_cluster_t *c, const char *id_or_name, int force)
+{
+    json_t *req = NULL;
+    int rc = ref_request(&req, c, id_or_name, &req);
+    if (rc)
+        return rc;
+    json_object_set_new(req, "Force", json_boolean(force != 0));
+    rc = swarm__api_call(c, "NodeRemove", req, NULL);
+    json_decref(req);
+    return rc;
+}
+
 const char *swarm_node_id(const swarm_node_t *n) { return n ? str_or_empty(n->obj, "ID") : ""; }
 uint64_t swarm_node_version(const swarm_node_t *n) { return n ? u64_at(n->obj, "Version.Index") : 0; }
 const char *swarm_node_hostname(const swarm_node_t *n) { return n ? str_or_empty(n->obj, "Description.Hostname") : ""; }

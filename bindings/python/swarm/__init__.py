@@ -59,6 +59,9 @@ _last_message = _fn("swarm_error_last_message", _c_char_p)
 _open = _fn("swarm_cluster_open", ctypes.c_int, ctypes.POINTER(_void_p), _c_char_p)
 _connect = _fn("swarm_cluster_connect", ctypes.c_int, ctypes.POINTER(_void_p), _c_char_p)
 _init = _fn("swarm_cluster_init", ctypes.c_int, _void_p, _c_char_p)
+_join = _fn("swarm_cluster_join", ctypes.c_int, _void_p, _c_char_p)
+_leave = _fn("swarm_cluster_leave", ctypes.c_int, _void_p, ctypes.c_int)
+_update = _fn("swarm_cluster_update", ctypes.c_int, _void_p, ctypes.c_uint64, _c_char_p, _c_char_p)
 _inspect = _fn("swarm_cluster_inspect", ctypes.c_int, _void_p, ctypes.POINTER(_void_p))
 _info = _fn("swarm_cluster_info", ctypes.c_int, _void_p, ctypes.POINTER(_void_p))
 _set_timeout = _fn("swarm_cluster_set_call_timeout", ctypes.c_int, _void_p, ctypes.c_int)
@@ -78,6 +81,8 @@ _node_get = _fn("swarm_node_get", ctypes.c_int, _void_p, _c_char_p, ctypes.POINT
 _node_list = _fn("swarm_node_list", ctypes.c_int, _void_p, _c_char_p,
                  ctypes.POINTER(ctypes.POINTER(_void_p)), ctypes.POINTER(ctypes.c_size_t))
 _node_json = _fn("swarm_node_json", _void_p, _void_p)
+_node_update = _fn("swarm_node_update", ctypes.c_int, _void_p, _c_char_p, ctypes.c_uint64, _c_char_p)
+_node_remove = _fn("swarm_node_remove", ctypes.c_int, _void_p, _c_char_p, ctypes.c_int)
 _node_free = _fn("swarm_node_free", None, _void_p)
 
 _task_get = _fn("swarm_task_get", ctypes.c_int, _void_p, _c_char_p, ctypes.POINTER(_void_p))
@@ -279,6 +284,18 @@ class Node(_Object):
         return self.attrs.get("Status", {}).get("State", "")
 
     @property
+    def labels(self):
+        return self.attrs.get("Spec", {}).get("Labels", {})
+
+    def update(self, **changes):
+        """Changes Spec fields (availability="drain", labels={...}); returns the new snapshot."""
+        spec = json.loads(json.dumps(self.attrs.get("Spec", {})))
+        for key, value in changes.items():
+            spec[key[:1].upper() + key[1:]] = value
+        self._cluster.nodes.update(self.id, self.version, spec)
+        return self._cluster.nodes.get(self.id)
+
+    @property
     def leader(self):
         return bool(self.attrs.get("ManagerStatus", {}).get("Leader", False))
 
@@ -364,6 +381,13 @@ class Nodes(_Collection):
     def get(self, id_or_name="self"):
         return self._get(_node_get, id_or_name)
 
+    def update(self, id_or_name, version, spec):
+        """Replaces a node's Spec (Availability, Labels, Role, Name) at its Version.Index."""
+        _check(_node_update(self._cluster._handle_or_raise(), _enc(id_or_name), int(version), _json_arg(spec)))
+
+    def remove(self, id_or_name, force=False):
+        _check(_node_remove(self._cluster._handle_or_raise(), _enc(id_or_name), 1 if force else 0))
+
     def list(self, filters=None):
         return self._list(_node_list, filters)
 
@@ -417,6 +441,31 @@ class Cluster:
         body.update(kwargs)
         _check(_init(self._handle_or_raise(), _json_arg(body) if body else None))
         return self.info()["NodeID"]
+
+    def join(self, remote_addr, token, **kwargs):
+        """Joins a swarm through the manager at remote_addr with a join token (Docker's POST /swarm/join)."""
+        body = {"RemoteAddrs": [remote_addr], "JoinToken": token}
+        body.update(kwargs)
+        _check(_join(self._handle_or_raise(), _json_arg(body)))
+        return self.info()["NodeID"]
+
+    def leave(self, force=False):
+        _check(_leave(self._handle_or_raise(), 1 if force else 0))
+
+    def update(self, spec=None, rotate_worker_token=False, rotate_manager_token=False, version=None):
+        """Updates the swarm's Spec and/or rotates join tokens (Docker's POST /swarm/update)."""
+        if version is None:
+            version = self.inspect()["Version"]["Index"]
+        flags = {}
+        if rotate_worker_token:
+            flags["RotateWorkerToken"] = True
+        if rotate_manager_token:
+            flags["RotateManagerToken"] = True
+        _check(_update(self._handle_or_raise(), int(version), _json_arg(spec), _json_arg(flags) if flags else None))
+
+    @property
+    def join_tokens(self):
+        return self.inspect().get("JoinTokens", {})
 
     def info(self):
         out = _void_p()

@@ -582,6 +582,148 @@ static void task_list(swarm__controlapi *api, const json_t *req, swarm__reply_fn
     list_handler(api, SWARM__KIND_TASK, allowed, match_task, cmp_task, req, reply, payload);
 }
 
+/* ------------------------------------------------------------ node changes */
+
+static int valid_node_spec(const json_t *spec, const json_t *cur, swarm__err *e)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v) {
+        if (strcmp(key, "Availability") == 0) {
+            const char *a = json_string_value(v);
+            if (!a || (strcmp(a, "active") && strcmp(a, "pause") && strcmp(a, "drain")))
+                return swarm__err_set(e, SWARM_EINVALID, "Availability: must be one of active, pause, drain");
+        } else if (strcmp(key, "Role") == 0) {
+            const char *r = json_string_value(v);
+            if (!r || (strcmp(r, "worker") && strcmp(r, "manager")))
+                return swarm__err_set(e, SWARM_EINVALID, "Role: must be worker or manager");
+            const char *old = swarm__json_str(cur, "Spec.Role");
+            if (old && strcmp(old, r) != 0)
+                return swarm__err_set(e, SWARM_ENOTSUPPORTED,
+                                      "Role: promoting or demoting nodes needs replicated managers, which this "
+                                      "cluster does not have yet");
+        } else if (strcmp(key, "Labels") == 0) {
+            if (!json_is_object(v) && !json_is_null(v))
+                return swarm__err_set(e, SWARM_EINVALID, "Labels: must be an object of strings");
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2) if (!json_is_string(v2)) return swarm__err_set(
+                e, SWARM_EINVALID, "Labels.%s: must be a string", k2);
+        } else if (strcmp(key, "Name") == 0) {
+            if (!json_is_string(v))
+                return swarm__err_set(e, SWARM_EINVALID, "Name: must be a string");
+        } else {
+            return swarm__err_set(e, SWARM_EINVALID, "node spec: unknown field \"%s\"", key);
+        }
+    }
+    return 0;
+}
+
+static void node_update(swarm__controlapi *api, const json_t *req, swarm__reply_fn reply, void *payload)
+{
+    swarm__err e;
+    const char *ref = ref_of(req, &e, "node");
+    if (ref == NULL)
+        return fail(reply, payload, &e);
+    json_t *version = json_object_get(req, "Version");
+    const json_t *spec = json_object_get(req, "Spec");
+    if (!json_is_integer(version) || json_integer_value(version) <= 0) {
+        swarm__err_set(&e, SWARM_EINVALID, "invalid node version: must be the Version.Index read before the update");
+        return fail(reply, payload, &e);
+    }
+    if (!json_is_object(spec)) {
+        swarm__err_set(&e, SWARM_EINVALID, "node spec: must be a JSON object");
+        return fail(reply, payload, &e);
+    }
+    if (strcmp(ref, "self") == 0 && api->self_node_id)
+        ref = api->self_node_id;
+    json_t *cur;
+    if (lookup(api, SWARM__KIND_NODE, ref, &cur, &e) != 0)
+        return fail(reply, payload, &e);
+    if (valid_node_spec(spec, cur, &e) != 0) {
+        json_decref(cur);
+        return fail(reply, payload, &e);
+    }
+    uint64_t expect = (uint64_t)json_integer_value(version);
+    if ((uint64_t)swarm__json_int(cur, "Version.Index", 0) != expect) {
+        json_decref(cur);
+        swarm__err_set(&e, SWARM_ECONFLICT, "update out of sequence");
+        return fail(reply, payload, &e);
+    }
+    json_t *new_spec = json_deep_copy(json_object_get(cur, "Spec"));
+    json_object_update(new_spec, (json_t *)spec);
+    if (!json_object_get(new_spec, "Labels") || json_is_null(json_object_get(new_spec, "Labels")))
+        json_object_set_new(new_spec, "Labels", json_object());
+    json_t *patch = json_pack("{s:s, s:o, s:o}", "ID", swarm__json_str(cur, "ID"), "Spec", new_spec, "UpdatedAt",
+                              timestamp(api->clock));
+    json_decref(cur);
+    propose_one(api, SWARM__OP_PATCH, SWARM__KIND_NODE, patch, expect, 1, reply, payload);
+}
+
+static void node_remove(swarm__controlapi *api, const json_t *req, swarm__reply_fn reply, void *payload)
+{
+    swarm__err e;
+    const char *ref = ref_of(req, &e, "node");
+    if (ref == NULL)
+        return fail(reply, payload, &e);
+    int force = json_is_true(json_object_get(req, "Force"));
+    json_t *node;
+    if (lookup(api, SWARM__KIND_NODE, ref, &node, &e) != 0)
+        return fail(reply, payload, &e);
+    const char *id = swarm__json_str(node, "ID");
+    const char *role = swarm__json_str(node, "Spec.Role");
+    const char *state = swarm__json_str(node, "Status.State");
+    int rc = 0;
+    if ((role && strcmp(role, "manager") == 0) || (api->self_node_id && strcmp(id, api->self_node_id) == 0))
+        rc = swarm__err_set(&e, SWARM_EINVALID,
+                            "rpc error: code = FailedPrecondition desc = node %s is a cluster manager and is a member "
+                            "of the raft cluster. It must be demoted to worker before removal",
+                            id);
+    else if (!force && state && strcmp(state, "down") != 0)
+        rc = swarm__err_set(&e, SWARM_EINVALID,
+                            "rpc error: code = FailedPrecondition desc = node %s is not down and can't be removed",
+                            id);
+    swarm__snap *snap = NULL;
+    json_t *clusters = NULL;
+    if (rc == 0 && (rc = open_snap(api, &snap, &e)) == 0) {
+        rc = swarm__snap_list(snap, SWARM__KIND_CLUSTER, NULL, NULL, &clusters, &e);
+        swarm__snap_end(snap);
+    }
+    if (rc != 0) {
+        json_decref(node);
+        json_decref(clusters);
+        return fail(reply, payload, &e);
+    }
+    /* The node goes, and its identity is refused for good. */
+    json_t *cluster = json_array_get(clusters, 0);
+    json_t *removed = json_deep_copy(json_object_get(cluster, "RemovedNodes"));
+    if (!json_is_array(removed)) {
+        json_decref(removed);
+        removed = json_array();
+    }
+    json_array_append_new(removed, json_string(id));
+    swarm__action acts[2] = {
+        {SWARM__OP_DELETE, SWARM__KIND_NODE, json_pack("{s:s}", "ID", id), 0},
+        {SWARM__OP_PATCH, SWARM__KIND_CLUSTER,
+         json_pack("{s:s, s:o}", "ID", swarm__json_str(cluster, "ID"), "RemovedNodes", removed), 0},
+    };
+    pending_reply *p = calloc(1, sizeof *p);
+    p->api = api;
+    p->reply = reply;
+    p->payload = payload;
+    p->kind = SWARM__KIND_NODE;
+    rc = p && acts[0].object && acts[1].object ? api->proposer->propose(api->proposer, acts, 2, after_apply, p, &e)
+                                               : swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
+    json_decref(acts[0].object);
+    json_decref(acts[1].object);
+    json_decref(clusters);
+    json_decref(node);
+    if (rc != 0) {
+        free(p);
+        fail(reply, payload, &e);
+    }
+}
+
 /* ------------------------------------------------------------ table */
 
 static const struct {
@@ -591,6 +733,7 @@ static const struct {
     {"ServiceCreate", service_create}, {"ServiceGet", service_get},   {"ServiceList", service_list},
     {"ServiceUpdate", service_update}, {"ServiceRemove", service_remove}, {"NodeGet", node_get},
     {"NodeList", node_list},           {"TaskGet", task_get},         {"TaskList", task_list},
+    {"NodeUpdate", node_update},       {"NodeRemove", node_remove},
 };
 
 swarm__handler_fn swarm__controlapi_handler(const char *method)

@@ -377,7 +377,10 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     while (m) {
         member *next = m->next;
         int silent = now - m->last_beat_ns > 3 * period;
-        int gone = m->link == 0 && m->link_lost_ns && now - m->link_lost_ns > period;
+        /* A lost link gets min(period, 2 s) to come back: a killed node resets its
+         * connection at once, while a blip redials within a few hundred ms. */
+        int64_t grace = period < 2000000000LL ? period : 2000000000LL;
+        int gone = m->link == 0 && m->link_lost_ns && now - m->link_lost_ns > grace;
         if (silent || gone) {
             swarm__log_info("nodeserver", "node %s is down (%s)", m->node_id, silent ? "no heartbeat" : "link lost");
             set_node_state(s, m->node_id, "down", "heartbeat failure", NULL, NULL);

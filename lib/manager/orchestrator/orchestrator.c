@@ -262,6 +262,8 @@ typedef struct run {
     swarm__orch_plan *plan;
     policy pol;
     int job;
+    int is_global;
+    int lost; /* the group being settled lost its task with its node */
     uint64_t iteration;
     int rc;
 } run;
@@ -288,6 +290,31 @@ static void set_desired(run *r, const json_t *t, const char *state)
         r->rc = patch_desired(r->plan, t, state, r->in->now_ns);
 }
 
+/* The state of the node a task runs on: "" if unassigned, NULL if the node is gone. */
+static const char *node_state_of(const run *r, const json_t *t)
+{
+    const char *id = node_of(t);
+    if (id[0] == '\0')
+        return "";
+    size_t i;
+    json_t *n;
+    json_array_foreach(r->in->nodes, i, n) {
+        const char *nid = swarm__json_str(n, "ID");
+        if (nid && strcmp(nid, id) == 0) {
+            const char *st = swarm__json_str(n, "Status.State");
+            return st ? st : "unknown";
+        }
+    }
+    return NULL;
+}
+
+/* A task whose node is down or gone will not report again: it is lost (replicated services replace it at once). */
+static int on_lost_node(const run *r, const json_t *t)
+{
+    const char *st = node_state_of(r, t);
+    return st == NULL || strcmp(st, "down") == 0;
+}
+
 /*
  * Looks at one group's tasks: stops extra current tasks, notices tasks that
  * ended while wanted, releases due delayed restarts. Returns the current task
@@ -296,12 +323,19 @@ static void set_desired(run *r, const json_t *t, const char *state)
 static const json_t *settle_group(run *r, group *g)
 {
     const json_t *current = NULL;
+    r->lost = 0;
     for (size_t i = 0; i < g->n; i++) {
         const json_t *t = g->tasks[i];
         if (!is_current(t))
             continue;
         if (r->job && (uint64_t)swarm__json_int(t, "JobIteration.Index", 0) != r->iteration) {
             set_desired(r, t, "shutdown"); /* a run of an older version of the job */
+            continue;
+        }
+        if (!r->is_global && on_lost_node(r, t)) {
+            /* Its node is down or removed: replaced now, without the restart delay. */
+            set_desired(r, t, "shutdown");
+            r->lost = 1;
             continue;
         }
         if (is_terminal(t)) {
@@ -328,7 +362,7 @@ static const json_t *settle_group(run *r, group *g)
 /* The group's newest task ended: decide whether it gets a replacement now (or later, delayed). */
 static int wants_restart(run *r, const group *g)
 {
-    if (g->n == 0)
+    if (g->n == 0 || r->lost)
         return 1;
     const json_t *last = g->tasks[0];
     if (!is_terminal(last) && !(desired(last) > SWARM__TASK_RUNNING && observed(last) < SWARM__TASK_ASSIGNED))
@@ -345,8 +379,9 @@ static int wants_restart(run *r, const group *g)
 
 static const char *restart_desired(const run *r, const group *g)
 {
-    /* A first start, or a restart with no delay, runs at once; others wait as "ready". */
-    if (g->n == 0 || r->pol.delay_ns <= 0 || desired(g->tasks[0]) == SWARM__TASK_REMOVE)
+    /* A first start, a node loss, or a restart with no delay runs at once; others wait as "ready". */
+    if (g->n == 0 || r->lost || r->pol.delay_ns <= 0 || desired(g->tasks[0]) == SWARM__TASK_REMOVE ||
+        (desired(g->tasks[0]) == SWARM__TASK_SHUTDOWN && on_lost_node(r, g->tasks[0])))
         return "running";
     return "ready";
 }
@@ -559,7 +594,7 @@ static void reap(run *r, int by_node)
 
 int swarm__orchestrate(const swarm__orch_input *in, swarm__orch_plan *plan, swarm__err *e)
 {
-    run r = {in, plan, {0}, 0, 0, 0};
+    run r = {.in = in, .plan = plan};
     if (in->service == NULL) {
         /* Deleted service: stop everything, delete what stopped. */
         size_t i;
@@ -573,6 +608,7 @@ int swarm__orchestrate(const swarm__orch_input *in, swarm__orch_plan *plan, swar
     } else {
         const json_t *mode = swarm__json_get(in->service, "Spec.Mode");
         int is_global = json_object_get(mode, "Global") != NULL || json_object_get(mode, "GlobalJob") != NULL;
+        r.is_global = is_global;
         r.job = json_object_get(mode, "ReplicatedJob") != NULL || json_object_get(mode, "GlobalJob") != NULL;
         r.iteration = version_of(in->service);
         r.pol = policy_of(in->service, r.job);

@@ -890,7 +890,7 @@ static void launcher_lost(process_backend *b, const char *why)
     const swarm_runtime_host *h = b->host;
     pid_t pid = b->launcher_pid;
     launcher_drop(b);
-    launcher_reap(b, mono_ms());
+    launcher_reap(b, mono_ms() + 100); /* its socket closed as it exited: it is a zombie, or about to be */
     while (b->inflight) {
         ptask *t = b->inflight;
         fifo_remove(&b->inflight, &b->inflight_tail, t);

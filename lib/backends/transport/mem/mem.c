@@ -672,9 +672,12 @@ static int mem_open(struct swarm_transport_backend *b, const swarm_transport_hos
 static int mem_set_tls(struct swarm_transport_backend *b, const swarm_transport_tls *tls)
 {
     /* In one process there is nothing to encrypt; the material is accepted and ignored. */
-    (void)tls;
     mem_inst *m = (mem_inst *)b;
-    return m->closed ? swarm__error_set(SWARM_ECLOSED, "transport is closed") : 0;
+    if (m->closed)
+        return swarm__error_set(SWARM_ECLOSED, "transport is closed");
+    if (tls != NULL && (tls->mode < SWARM_TLS_MUTUAL || tls->mode > SWARM_TLS_UNVERIFIED))
+        return swarm__error_set(SWARM_EINVALID, "tls: unknown mode %d", tls->mode);
+    return 0;
 }
 
 static int mem_listen(struct swarm_transport_backend *b, const char *addr)

@@ -12,7 +12,7 @@
  *
  * Every connection starts with a HELLO frame each way; a link is reported up
  * only once the peer's HELLO arrived, so after the TLS handshake succeeded on
- * both sides (a peer with a foreign certificate never shows up).
+ * both sides (a peer failing it never shows up).
  *
  * Threads: nng completes aios on its own threads. Their callbacks only queue
  * the (embedded) event on the hub and host->post a drain; everything else runs
