@@ -1,4 +1,4 @@
-/* swarmctl — "node ls", "node inspect", "node ps". */
+/* swarmctl — "node ls", "node inspect", "node ps", "node update", "node rm", "node promote", "node demote". */
 #include "cli.h"
 #include "format.h"
 #include "humanize.h"
@@ -12,9 +12,13 @@
 static void group_help(void)
 {
     printf("\nUsage:  swarmctl node COMMAND\n\nManage Swarm nodes\n\nCommands:\n"
+           "  demote      Demote one or more nodes from manager in the swarm\n"
            "  inspect     Display detailed information on one or more nodes\n"
            "  ls          List nodes in the swarm\n"
-           "  ps          List tasks running on one or more nodes, defaults to current node\n\n"
+           "  promote     Promote one or more nodes to manager in the swarm\n"
+           "  ps          List tasks running on one or more nodes, defaults to current node\n"
+           "  rm          Remove one or more nodes from the swarm\n"
+           "  update      Update a node\n\n"
            "Run 'swarmctl node COMMAND --help' for more information on a command.\n");
 }
 
@@ -348,6 +352,180 @@ static int node_ps(swarm_cluster_t *c, int argc, char **argv)
     return rc == 2 ? 0 : rc;
 }
 
+/* ------------------------------------------------------------ update, promote, demote */
+
+typedef struct node_change {
+    flag_def *defs;        /* node update's flags, or NULL */
+    const char *role;      /* promote/demote: the target role */
+} node_change;
+
+/*
+ * docker's mergeNodeUpdate / promote / demote on one node's Spec. Returns 0,
+ * 1 after printing an error, or -1 when nothing is to be done (role already set).
+ */
+static int merge_node(json *node, const node_change *ch)
+{
+    json *spec = json_object_at(node, "Spec");
+    if (ch->role) {
+        int manager = strcmp(ch->role, "manager") == 0;
+        if (strcmp(json_path_str(spec, "Role"), ch->role) == 0) {
+            printf("Node %s is already a %s.\n", json_path_str(node, "ID"), manager ? "manager" : "worker");
+            return -1;
+        }
+        json_set(spec, "Role", json_string(ch->role));
+        return 0;
+    }
+    flag_def *defs = ch->defs;
+    flag_def *d;
+    if ((d = flag_find(defs, "role")) && d->changed)
+        json_set(spec, "Role", json_string(d->s));
+    if ((d = flag_find(defs, "availability")) && d->changed)
+        json_set(spec, "Availability", json_string(d->s));
+    json *labels = json_get(spec, "Labels");
+    if (labels == NULL || labels->type != JSON_OBJECT)
+        labels = json_set(spec, "Labels", json_new(JSON_OBJECT));
+    if ((d = flag_find(defs, "label-add")) && d->changed)
+        for (size_t i = 0; i < d->list.count; i++) {
+            const char *kv = d->list.items[i];
+            const char *eq = strchr(kv, '=');
+            strbuf key = {0};
+            sb_addn(&key, kv, eq ? (size_t)(eq - kv) : strlen(kv));
+            json_set(labels, key.s, json_string(eq ? eq + 1 : ""));
+            sb_free(&key);
+        }
+    if ((d = flag_find(defs, "label-rm")) && d->changed)
+        for (size_t i = 0; i < d->list.count; i++) {
+            if (json_get(labels, d->list.items[i]) == NULL) {
+                fprintf(stderr, "key %s doesn't exist in node's labels\n", d->list.items[i]);
+                return 1;
+            }
+            json_remove(labels, d->list.items[i]);
+        }
+    return 0;
+}
+
+/* docker's updateNodes: stops at the first error. `done` prints the success line for an argument. */
+static int update_nodes(swarm_cluster_t *c, const strlist *refs, const node_change *ch,
+                        void (*done)(const char *ref))
+{
+    for (size_t i = 0; i < refs->count; i++) {
+        json *node = fetch_node(c, refs->items[i]);
+        if (node == NULL)
+            return report_daemon_error();
+        int rc = merge_node(node, ch);
+        if (rc != 0) {
+            json_free(node);
+            if (rc < 0)
+                continue;
+            return rc;
+        }
+        char *spec = json_dump(json_get(node, "Spec"), 0);
+        rc = swarm_node_update(c, json_path_str(node, "ID"), json_unum(json_path(node, "Version.Index")), spec);
+        free(spec);
+        json_free(node);
+        if (rc != 0)
+            return report_daemon_error();
+        done(refs->items[i]);
+    }
+    return 0;
+}
+
+static void print_ref(const char *ref)
+{
+    printf("%s\n", ref);
+}
+
+static void print_promoted(const char *ref)
+{
+    printf("Node %s promoted to a manager in the swarm.\n", ref);
+}
+
+static void print_demoted(const char *ref)
+{
+    printf("Manager %s demoted in the swarm.\n", ref);
+}
+
+static int node_update(swarm_cluster_t *c, int argc, char **argv)
+{
+    static const command_info info = {"node update", "swarmctl node update [OPTIONS] NODE", "Update a node", NULL};
+    flag_def defs[] = {
+        {.name = "availability", .type = FLAG_STRING, .usage = "Availability of the node (\"active\", \"pause\", \"drain\")"},
+        {.name = "label-add", .type = FLAG_LIST, .usage = "Add or update a node label (\"key=value\")"},
+        {.name = "label-rm", .type = FLAG_LIST, .usage = "Remove a node label if exists"},
+        {.name = "role", .type = FLAG_STRING, .usage = "Role of the node (\"worker\", \"manager\")"},
+        {0},
+    };
+    strlist args = {0};
+    int rc = flags_parse(&info, defs, argc, argv, 1, &args);
+    if (rc == 0)
+        rc = flags_check_args(&info, args.count, 1, 1);
+    if (rc == 0) {
+        node_change ch = {defs, NULL};
+        rc = update_nodes(c, &args, &ch, print_ref);
+    }
+    sl_free(&args);
+    flags_reset(defs);
+    return rc == 2 ? 0 : rc;
+}
+
+static int node_role(swarm_cluster_t *c, int argc, char **argv, int promote)
+{
+    static const command_info pinfo = {"node promote", "swarmctl node promote NODE [NODE...]",
+                                       "Promote one or more nodes to manager in the swarm", NULL};
+    static const command_info dinfo = {"node demote", "swarmctl node demote NODE [NODE...]",
+                                       "Demote one or more nodes from manager in the swarm", NULL};
+    const command_info *info = promote ? &pinfo : &dinfo;
+    flag_def defs[] = {{0}};
+    strlist args = {0};
+    int rc = flags_parse(info, defs, argc, argv, 1, &args);
+    if (rc == 0)
+        rc = flags_check_args(info, args.count, 1, -1);
+    if (rc == 0) {
+        node_change ch = {NULL, promote ? "manager" : "worker"};
+        rc = update_nodes(c, &args, &ch, promote ? print_promoted : print_demoted);
+    }
+    sl_free(&args);
+    return rc == 2 ? 0 : rc;
+}
+
+/* ------------------------------------------------------------ rm */
+
+static int node_rm(swarm_cluster_t *c, int argc, char **argv)
+{
+    static const command_info info = {"node rm", "swarmctl node rm [OPTIONS] NODE [NODE...]",
+                                      "Remove one or more nodes from the swarm", "rm, remove"};
+    flag_def defs[] = {
+        {.name = "force", .shorthand = 'f', .type = FLAG_BOOL, .usage = "Force remove a node from the swarm"},
+        {0},
+    };
+    strlist args = {0};
+    int rc = flags_parse(&info, defs, argc, argv, 1, &args);
+    if (rc == 0)
+        rc = flags_check_args(&info, args.count, 1, -1);
+    if (rc == 0) {
+        /* Every node is tried; the errors follow, one a line (errors.Join). */
+        strbuf errors = {0};
+        for (size_t i = 0; i < args.count; i++) {
+            if (swarm_node_remove(c, args.items[i], defs[0].b) != 0) {
+                char *text = daemon_error_text();
+                sb_addf(&errors, "%s%s", errors.len ? "\n" : "", text);
+                free(text);
+                continue;
+            }
+            printf("%s\n", args.items[i]);
+        }
+        if (errors.len) {
+            fflush(stdout);
+            fprintf(stderr, "%s\n", errors.s);
+            rc = 1;
+        }
+        sb_free(&errors);
+    }
+    sl_free(&args);
+    flags_reset(defs);
+    return rc == 2 ? 0 : rc;
+}
+
 int cmd_node(swarm_cluster_t *c, int argc, char **argv)
 {
     if (argc == 0 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
@@ -361,6 +539,14 @@ int cmd_node(swarm_cluster_t *c, int argc, char **argv)
         return node_inspect(c, argc - 1, argv + 1);
     if (strcmp(sub, "ps") == 0)
         return node_ps(c, argc - 1, argv + 1);
+    if (strcmp(sub, "update") == 0)
+        return node_update(c, argc - 1, argv + 1);
+    if (strcmp(sub, "rm") == 0 || strcmp(sub, "remove") == 0)
+        return node_rm(c, argc - 1, argv + 1);
+    if (strcmp(sub, "promote") == 0)
+        return node_role(c, argc - 1, argv + 1, 1);
+    if (strcmp(sub, "demote") == 0)
+        return node_role(c, argc - 1, argv + 1, 0);
     fprintf(stderr, "swarmctl: 'node %s' is not a swarmctl command.\nSee 'swarmctl node --help'\n", sub);
     return 1;
 }

@@ -301,7 +301,33 @@ static void test_update__rolls_parallelism_at_a_time(void)
     json_decref(nodes);
 }
 
-TEST_MAIN(TEST(test_replicated__creates_slots), TEST(test_replicated__steady_state_does_nothing),
+static void test_replicated__tasks_on_lost_or_drained_nodes_move_at_once(void)
+{
+    json_t *svc = service(NULL, NULL), *nodes = nodes3();
+    /* n2 is drained, n3 is down, n9 was removed: all three tasks are replaced with no delay. */
+    json_t *tasks = json_pack("[o,o,o]", task("a", 1, "n2", "running", "running", 60, svc),
+                              task("b", 2, "n3", "running", "running", 60, svc),
+                              task("c", 3, "n9", "running", "running", 60, svc));
+    swarm__orch_plan p = plan_for(svc, tasks, nodes);
+    CHECK_INT(count(&p, SWARM__OP_PATCH, "DesiredState", "shutdown"), 3);
+    CHECK_INT(count(&p, SWARM__OP_CREATE, "DesiredState", "running"), 3);
+    CHECK_INT(p.wake_at_ns, 0);
+    swarm__orch_plan_free(&p);
+    /* Next pass: replacements exist; the old tasks stay as history until their nodes report or go. */
+    for (size_t i = 0; i < 3; i++)
+        json_object_set_new(json_array_get(tasks, i), "DesiredState", json_string("shutdown"));
+    json_array_append_new(tasks, task("a2", 1, NULL, "running", "pending", 0, svc));
+    json_array_append_new(tasks, task("b2", 2, NULL, "running", "pending", 0, svc));
+    json_array_append_new(tasks, task("c2", 3, NULL, "running", "pending", 0, svc));
+    p = plan_for(svc, tasks, nodes);
+    CHECK_INT(count(&p, SWARM__OP_CREATE, NULL, NULL), 0);
+    swarm__orch_plan_free(&p);
+    json_decref(svc);
+    json_decref(tasks);
+    json_decref(nodes);
+}
+
+TEST_MAIN(TEST(test_replicated__tasks_on_lost_or_drained_nodes_move_at_once), TEST(test_replicated__creates_slots), TEST(test_replicated__steady_state_does_nothing),
           TEST(test_replicated__scale_down_removes_highest_slots),
           TEST(test_restart__failed_task_is_replaced_after_the_delay), TEST(test_restart__conditions),
           TEST(test_restart__max_attempts), TEST(test_reaper__keeps_history_limit),

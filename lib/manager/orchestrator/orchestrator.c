@@ -315,6 +315,22 @@ static int on_lost_node(const run *r, const json_t *t)
     return st == NULL || strcmp(st, "down") == 0;
 }
 
+/* A drained node keeps no tasks: they move elsewhere. */
+static int on_drained_node(const run *r, const json_t *t)
+{
+    const char *id = node_of(t);
+    size_t i;
+    json_t *n;
+    json_array_foreach(r->in->nodes, i, n) {
+        const char *nid = swarm__json_str(n, "ID");
+        if (nid && strcmp(nid, id) == 0) {
+            const char *a = swarm__json_str(n, "Spec.Availability");
+            return a && strcmp(a, "drain") == 0;
+        }
+    }
+    return 0;
+}
+
 /*
  * Looks at one group's tasks: stops extra current tasks, notices tasks that
  * ended while wanted, releases due delayed restarts. Returns the current task
@@ -332,8 +348,8 @@ static const json_t *settle_group(run *r, group *g)
             set_desired(r, t, "shutdown"); /* a run of an older version of the job */
             continue;
         }
-        if (!r->is_global && on_lost_node(r, t)) {
-            /* Its node is down or removed: replaced now, without the restart delay. */
+        if (!r->is_global && (on_lost_node(r, t) || on_drained_node(r, t))) {
+            /* Its node is down, removed or drained: replaced now, without the restart delay. */
             set_desired(r, t, "shutdown");
             r->lost = 1;
             continue;
@@ -381,7 +397,7 @@ static const char *restart_desired(const run *r, const group *g)
 {
     /* A first start, a node loss, or a restart with no delay runs at once; others wait as "ready". */
     if (g->n == 0 || r->lost || r->pol.delay_ns <= 0 || desired(g->tasks[0]) == SWARM__TASK_REMOVE ||
-        (desired(g->tasks[0]) == SWARM__TASK_SHUTDOWN && on_lost_node(r, g->tasks[0])))
+        (desired(g->tasks[0]) == SWARM__TASK_SHUTDOWN && (on_lost_node(r, g->tasks[0]) || on_drained_node(r, g->tasks[0]))))
         return "running";
     return "ready";
 }
