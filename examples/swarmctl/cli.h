@@ -15,6 +15,7 @@
 int cmd_swarm(swarm_cluster_t *c, int argc, char **argv);
 int cmd_node(swarm_cluster_t *c, int argc, char **argv);
 int cmd_service(swarm_cluster_t *c, int argc, char **argv);
+int cmd_info(swarm_cluster_t *c, int argc, char **argv);
 
 /* Subcommands of "service", one file each. */
 int service_create(swarm_cluster_t *c, int argc, char **argv);

@@ -354,6 +354,28 @@ static int node_ps(swarm_cluster_t *c, int argc, char **argv)
 
 /* ------------------------------------------------------------ update, promote, demote */
 
+static int member_cmp(const void *a, const void *b)
+{
+    return strcmp((*(json *const *)a)->key, (*(json *const *)b)->key);
+}
+
+/* Orders an object's members by key, as Go marshals a map (the labels docker sends). */
+static void sort_members(json *obj)
+{
+    size_t n = json_length(obj), i = 0;
+    if (n < 2)
+        return;
+    json **m = xcalloc(n, sizeof *m);
+    for (json *v = obj->child; v; v = v->next)
+        m[i++] = v;
+    qsort(m, n, sizeof *m, member_cmp);
+    for (i = 0; i + 1 < n; i++)
+        m[i]->next = m[i + 1];
+    m[n - 1]->next = NULL;
+    obj->child = m[0];
+    free(m);
+}
+
 typedef struct node_change {
     flag_def *defs;        /* node update's flags, or NULL */
     const char *role;      /* promote/demote: the target role */
@@ -401,6 +423,7 @@ static int merge_node(json *node, const node_change *ch)
             }
             json_remove(labels, d->list.items[i]);
         }
+    sort_members(labels);
     return 0;
 }
 

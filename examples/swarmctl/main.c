@@ -20,6 +20,7 @@ static void usage(FILE *f)
                "  -h, --help          Print usage\n"
                "  -v, --version       Print version information and quit\n\n"
                "Commands:\n"
+               "  info        Display system-wide information\n"
                "  node        Manage Swarm nodes\n"
                "  service     Manage Swarm services\n"
                "  swarm       Manage Swarm\n\n"
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
         run = cmd_node;
     else if (strcmp(group, "service") == 0)
         run = cmd_service;
+    else if (strcmp(group, "info") == 0)
+        run = cmd_info;
     else if (strcmp(group, "help") == 0) {
         usage(stdout);
         return 0;

@@ -11,6 +11,8 @@
 
 #define REQUEST_TIMEOUT_MS 10000
 
+static void schedule_renewal(struct swarm__worker_session *w);
+
 struct swarm__worker_session {
     struct event_base *base;
     const swarm__clock *clock;
@@ -24,7 +26,10 @@ struct swarm__worker_session {
     int64_t period_ms;
     struct event *beat;
     swarm__refused_fn refused;
+    swarm__renewed_fn renewed;
     void *refused_payload;
+    struct event *renew;
+    char *new_key; /* key of a renewal in flight */
     int stopped;
 };
 
@@ -121,6 +126,83 @@ static void session_opened(void *payload, int status, const swarm_transport_msg 
     swarm__log_info("worker", "session open with the manager (heartbeat every %lld ms)", (long long)w->period_ms);
     swarm__agent_set_uplink(w->agent, send_status, w);
     beat(-1, 0, w);
+    schedule_renewal(w);
+}
+
+static void renewed_reply(void *payload, int status, const swarm_transport_msg *msg)
+{
+    swarm__worker_session *w = current(payload);
+    if (w == NULL)
+        return;
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    const char *why = NULL;
+    int rc = body ? swarm__proto_error_of(body, &why) : status;
+    const char *cert = swarm__json_str(body, "Cert");
+    swarm__err e;
+    if (rc == 0 && cert && w->new_key && swarm__key_matches_cert(w->new_key, cert, &e) == 0) {
+        free(w->cert);
+        free(w->key);
+        w->cert = strdup(cert);
+        w->key = w->new_key;
+        w->new_key = NULL;
+        if (w->renewed)
+            w->renewed(w->refused_payload, w->cert, w->key);
+        swarm__log_info("worker", "node certificate renewed");
+    } else {
+        swarm__log_warn("worker", "certificate renewal failed: %s", why ? why : swarm_strerror(rc ? rc : SWARM_EINVALID));
+    }
+    free(w->new_key);
+    w->new_key = NULL;
+    json_decref(body);
+    schedule_renewal(w);
+}
+
+static void renew_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    swarm__worker_session *w = arg;
+    if (!w->link_live || w->session_id[0] == '\0' || w->new_key)
+        return; /* the next session schedules it again */
+    swarm__err e;
+    char *csr = NULL;
+    if (swarm__key_new(&w->new_key, w->clock, &e) != 0 || swarm__csr_new(&csr, w->new_key, w->clock, &e) != 0) {
+        swarm__log_warn("worker", "cannot prepare a certificate renewal: %s", e.message);
+        free(w->new_key);
+        w->new_key = NULL;
+        return;
+    }
+    json_t *req = json_pack("{s:s}", "CSR", csr);
+    pending *p = track(w);
+    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_CERT_RENEW, req, REQUEST_TIMEOUT_MS, renewed_reply, p) != 0) {
+        free(p);
+        free(w->new_key);
+        w->new_key = NULL;
+    }
+    json_decref(req);
+    free(csr);
+}
+
+/* At a random point between 50% and 80% of the certificate's lifetime. */
+static void schedule_renewal(swarm__worker_session *w)
+{
+    swarm__cert_info info;
+    swarm__err e;
+    int64_t delay_ms;
+    const char *test = getenv("LIBSWARM_TEST_CERT_RENEW_MS");
+    if (test && atoll(test) > 0) {
+        delay_ms = atoll(test);
+    } else if (swarm__cert_info_read(w->cert, &info, &e) == 0) {
+        delay_ms = (swarm__cert_renew_at(&info, w->clock) - w->clock->wall_ns(w->clock->data)) / 1000000;
+    } else {
+        return;
+    }
+    if (delay_ms < 1000 && !(test && atoll(test) > 0))
+        delay_ms = 1000;
+    if (delay_ms > 86400000LL * 365)
+        delay_ms = 86400000LL * 365;
+    struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000};
+    evtimer_add(w->renew, &tv);
 }
 
 static void authed(void *payload, int status, const swarm_transport_msg *msg)
@@ -203,6 +285,7 @@ void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link)
     w->generation++;
     w->session_id[0] = '\0';
     evtimer_del(w->beat);
+    evtimer_del(w->renew);
     swarm__agent_set_uplink(w->agent, NULL, NULL);
     swarm__log_info("worker", "lost the link to the manager; tasks keep running, reconnecting");
 }
@@ -230,7 +313,8 @@ int swarm__worker_session_connected(const swarm__worker_session *w)
 int swarm__worker_session_start(swarm__worker_session **out, struct event_base *base, const swarm__clock *clock,
                                 struct swarm_transport_backend *transport, const char *manager_addr,
                                 const char *cert_pem, const char *key_pem, swarm__agent *agent,
-                                const char *hostname, swarm__refused_fn refused, void *payload, swarm__err *e)
+                                const char *hostname, swarm__refused_fn refused, swarm__renewed_fn renewed,
+                                void *payload, swarm__err *e)
 {
     swarm__worker_session *w = calloc(1, sizeof *w);
     if (w == NULL)
@@ -240,13 +324,15 @@ int swarm__worker_session_start(swarm__worker_session **out, struct event_base *
     w->t = transport;
     w->agent = agent;
     w->refused = refused;
+    w->renewed = renewed;
     w->refused_payload = payload;
     w->period_ms = 5000;
     w->cert = strdup(cert_pem);
     w->key = strdup(key_pem);
     w->hostname = strdup(hostname);
     w->beat = evtimer_new(base, beat, w);
-    if (!w->cert || !w->key || !w->hostname || !w->beat) {
+    w->renew = evtimer_new(base, renew_now, w);
+    if (!w->cert || !w->key || !w->hostname || !w->beat || !w->renew) {
         swarm__worker_session_stop(w);
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
     }
@@ -268,6 +354,9 @@ void swarm__worker_session_stop(swarm__worker_session *w)
         swarm__agent_set_uplink(w->agent, NULL, NULL);
     if (w->beat)
         event_free(w->beat);
+    if (w->renew)
+        event_free(w->renew);
+    free(w->new_key);
     free(w->cert);
     free(w->key);
     free(w->hostname);

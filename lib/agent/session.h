@@ -6,7 +6,10 @@
  * agent's status updates to the manager. The transport redials a lost link
  * with backoff; each new link repeats the handshake and the agent re-reports
  * its tasks, so nothing is lost while the managers were unreachable (tasks
- * keep running meanwhile). Runs on the node's loop.
+ * keep running meanwhile). The node's certificate is renewed with the manager
+ * at a random point between 50% and 80% of its lifetime (Swarm's rule; the
+ * environment variable LIBSWARM_TEST_CERT_RENEW_MS shortens the wait for
+ * tests). Runs on the node's loop.
  */
 #ifndef SWARM_AGENT_SESSION_H
 #define SWARM_AGENT_SESSION_H
@@ -19,10 +22,14 @@ typedef struct swarm__worker_session swarm__worker_session;
 /* Refusal callback: the managers refused this node for good (removed, wrong cluster). */
 typedef void (*swarm__refused_fn)(void *payload, const char *why);
 
+/* A renewed certificate and its new key (PEM, borrowed): persist them and use them for new links. */
+typedef void (*swarm__renewed_fn)(void *payload, const char *cert_pem, const char *key_pem);
+
 int swarm__worker_session_start(swarm__worker_session **out, struct event_base *base, const swarm__clock *clock,
                                 struct swarm_transport_backend *transport, const char *manager_addr,
                                 const char *cert_pem, const char *key_pem, swarm__agent *agent,
-                                const char *hostname, swarm__refused_fn refused, void *payload, swarm__err *e);
+                                const char *hostname, swarm__refused_fn refused, swarm__renewed_fn renewed,
+                                void *payload, swarm__err *e);
 void swarm__worker_session_stop(swarm__worker_session *w);
 
 void swarm__worker_session_link_up(swarm__worker_session *w, uint64_t link);

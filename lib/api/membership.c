@@ -438,6 +438,20 @@ static void refused(void *payload, const char *why)
     set_str(&eng->refused, why);
 }
 
+/* The worker renewed its certificate: keep it, and use it for new links. */
+static void renewed(void *payload, const char *cert_pem, const char *key_pem)
+{
+    swarm__engine *eng = payload;
+    set_str(&eng->cert_pem, cert_pem);
+    set_str(&eng->key_pem, key_pem);
+    swarm__err e;
+    if (swarm__identity_write(eng, &e) != 0)
+        swarm__log_error("engine", "cannot save the renewed certificate: %s", e.message);
+    swarm_transport_tls tls = {eng->ca_pem, eng->cert_pem, eng->key_pem, SWARM_TLS_MUTUAL};
+    if (eng->transport && eng->transport->set_tls(eng->transport, &tls) != 0)
+        swarm__log_error("engine", "cannot use the renewed certificate: %s", swarm_error_last()->message);
+}
+
 static const char *runtime_dir(swarm__engine *eng, swarm__err *e)
 {
     if (eng->state_dir)
@@ -474,7 +488,7 @@ int swarm__engine_start_roles(swarm__engine *eng, swarm__err *e)
             swarm__nodeserver_set_transport(eng->nodeserver, eng->transport);
     } else if (rc == 0) {
         rc = swarm__worker_session_start(&eng->worker, base, eng->clock, eng->transport, eng->manager_addr,
-                                         eng->cert_pem, eng->key_pem, eng->agent, eng->hostname, refused, eng, e);
+                                         eng->cert_pem, eng->key_pem, eng->agent, eng->hostname, refused, renewed, eng, e);
     }
     if (rc != 0)
         swarm__engine_stop_roles(eng, 0);

@@ -34,6 +34,15 @@ static void kick(swarm__manager *m)
         event_active(m->pass_ev, 0, 0);
 }
 
+static swarm__task_state state_at(const json_t *t, const char *path)
+{
+    swarm__task_state s = SWARM__TASK_NEW;
+    const char *name = swarm__json_str(t, path);
+    if (name)
+        swarm__task_state_parse(&s, name);
+    return s;
+}
+
 static void on_event(const swarm__event *ev, void *payload)
 {
     swarm__manager *m = payload;
@@ -42,10 +51,25 @@ static void on_event(const swarm__event *ev, void *payload)
         json_object_set_new(m->dirty, swarm__json_str(ev->object, "ID"), json_true());
         break;
     case SWARM__KIND_TASK: {
-        const char *svc = swarm__json_str(ev->object, "ServiceID");
+        /* Progress between assigned and running interests nobody here; the
+         * rest (new, gone, wanted differently, moved, started, ended) does. */
+        const json_t *t = ev->object, *old = ev->old;
+        swarm__task_state now = state_at(t, "Status.State"), before = old ? state_at(old, "Status.State") : now;
+        int relevant = ev->op != SWARM__OP_UPDATE || old == NULL ||
+                       !json_equal(json_object_get((json_t *)t, "DesiredState"),
+                                   json_object_get((json_t *)old, "DesiredState")) ||
+                       !json_equal(json_object_get((json_t *)t, "NodeID"), json_object_get((json_t *)old, "NodeID")) ||
+                       (now > SWARM__TASK_RUNNING) != (before > SWARM__TASK_RUNNING) ||
+                       (now == SWARM__TASK_RUNNING && before != SWARM__TASK_RUNNING);
+        if (!relevant)
+            return;
+        const char *svc = swarm__json_str(t, "ServiceID");
         if (svc)
             json_object_set_new(m->dirty, svc, json_true());
-        m->need_schedule = 1;
+        /* Placement changes only when tasks appear, go, move or free their resources. */
+        if (ev->op != SWARM__OP_UPDATE || now <= SWARM__TASK_PENDING || now > SWARM__TASK_RUNNING ||
+            !json_equal(json_object_get((json_t *)t, "NodeID"), json_object_get((json_t *)old, "NodeID")))
+            m->need_schedule = 1;
         break;
     }
     case SWARM__KIND_NODE:
@@ -178,14 +202,6 @@ static void orchestrate(swarm__manager *m, swarm__snap *snap, const json_t *node
     json_decref(ids);
 }
 
-static swarm__task_state state_at(const json_t *t, const char *path)
-{
-    swarm__task_state s = SWARM__TASK_NEW;
-    const char *name = swarm__json_str(t, path);
-    if (name)
-        swarm__task_state_parse(&s, name);
-    return s;
-}
 
 static void schedule(swarm__manager *m, swarm__snap *snap, const json_t *nodes)
 {

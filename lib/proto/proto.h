@@ -8,6 +8,8 @@
  *   Proof of identity (binds the link to a node):
  *     NONCE         req  {}                              -> {"Nonce"} (hex)
  *     AUTH          req  {"Cert","Signature"} (hex, over the nonce) -> {"NodeID","Role"}
+ *   Certificate renewal (authenticated nodes, for themselves):
+ *     CERT_RENEW    req  {"CSR"}                         -> {"Cert"}
  *   Dispatcher session (any authenticated node):
  *     SESSION       req  {"Description"}                 -> {"SessionID","HeartbeatPeriod"}
  *     HEARTBEAT     req  {"SessionID"}                   -> {"HeartbeatPeriod"}
@@ -29,6 +31,7 @@ enum {
     SWARM__MSG_CERT_ISSUE = 2,
     SWARM__MSG_NONCE = 3,
     SWARM__MSG_AUTH = 4,
+    SWARM__MSG_CERT_RENEW = 5,
     SWARM__MSG_SESSION = 10,
     SWARM__MSG_HEARTBEAT = 11,
     SWARM__MSG_STATUS = 12,

@@ -42,13 +42,14 @@ def alive(pid):
 
 
 class Node:
-    def __init__(self, tmp, index, port, runtime="process"):
+    def __init__(self, tmp, index, port, runtime="process", env=None):
         self.index = index
         self.addr = "127.0.0.%d:%d" % (index, port)
         self.state = os.path.join(tmp, "n%d" % index)
         self.sock = os.path.join(tmp, "n%d.sock" % index)
         self.logpath = os.path.join(tmp, "n%d.log" % index)
         self.runtime = runtime
+        self.env = env
         self.proc = None
         self.api = None
 
@@ -56,7 +57,8 @@ class Node:
         log = open(self.logpath, "ab")
         self.proc = subprocess.Popen([SWARMD, "--state-dir", self.state, "--listen-addr", self.addr,
                                       "--control-socket", self.sock, "--hostname", "node%d" % self.index,
-                                      "--runtime", self.runtime], stdout=log, stderr=log)
+                                      "--runtime", self.runtime], stdout=log, stderr=log,
+                                     env=dict(os.environ, **(self.env or {})))
         log.close()
         wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, what="swarmd to start")
         if self.proc.poll() is not None:
@@ -230,6 +232,20 @@ class ClusterTest(unittest.TestCase):
         wait_for(lambda: self.nodes[1].api.info()["LocalNodeState"] == "error", what="node2 refused")
         self.assertIn("removed", self.nodes[1].api.info()["Error"])
         self.assertNotIn("node2", self.hostnames().values())
+
+    def test_certificate_renewal(self):
+        node = Node(self.tmp, 4, self.port, env={"LIBSWARM_TEST_CERT_RENEW_MS": "300"})
+        self.nodes.append(node)
+        node.start().join(self.nodes[0].addr, self.token)
+        path = os.path.join(node.state, "certificates", "swarm-node.crt")
+        first = open(path).read()
+        wait_for(lambda: open(path).read() != first, what="a renewed certificate")
+        # The renewed certificate is what the node proves itself with after a restart.
+        node.stop()
+        node.env = None
+        node.start()
+        wait_for(lambda: "node4" in self.ready_hostnames() and node.api.info().get("Connected"),
+                 what="node4 back with its renewed certificate")
 
     def test_leave(self):
         with self.assertRaises(swarm.Unavailable) as cm:

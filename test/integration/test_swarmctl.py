@@ -43,6 +43,34 @@ class InitTest(SwarmctlTestCase):
                    "Use \"docker swarm leave\" to leave this swarm and join another one.")
 
 
+class SwarmCommandsTest(SwarmctlTestCase):
+    """swarm update / join-token / info / leave on a one-node swarm (the test leaves it last)."""
+
+    def test_commands(self):
+        r = self.ok("swarm", "update", "--task-history-limit", "9", "--cert-expiry", "48h")
+        self.assertEqual(r.stdout, "Swarm updated.\n")
+        info = self.ok("info").stdout
+        self.assertIn("\n Swarm: active\n", info)
+        self.assertIn("\n   Task History Retention Limit: 9\n", info)
+        self.assertIn("\n   Expiry Duration: 2 days\n", info)
+        token = self.ok("swarm", "join-token", "-q", "manager").stdout.strip()
+        self.assertRegex(token, r"^SWMTKN-1-[0-9a-z]+-[0-9a-z]+$")
+        r = self.ok("swarm", "join-token", "--rotate", "manager")
+        self.assertTrue(r.stdout.startswith("Successfully rotated manager join token.\n\n"
+                                            "To add a manager to this swarm, run the following command:\n\n"
+                                            "    swarmctl swarm join --token SWMTKN-1-"), r.stdout)
+        self.assertNotIn(token, r.stdout)
+        self.fails(["swarm", "join-token", "nobody"], "unknown role nobody")
+        self.fails(["swarm", "leave"], "Error response from daemon: You are attempting to leave the swarm on a node "
+                   "that is participating as a manager. Removing the last manager erases all current state of the "
+                   "swarm. Use `--force` to ignore this message.")
+        r = self.ok("swarm", "leave", "--force")
+        self.assertEqual(r.stdout, "Node left the swarm.\n")
+        self.assertIn("\n Swarm: inactive\n", self.ok("info").stdout)
+        self.fails(["node", "ls"], "Error response from daemon: This node is not a swarm manager. Use \"docker swarm "
+                   "init\" or \"docker swarm join\" to connect this node to swarm and try again.")
+
+
 class ConnectionTest(SwarmctlTestCase):
     init_swarm = False
 

@@ -291,6 +291,44 @@ static void auth(swarm__nodeserver *s, link_state *l, uint64_t rid, const json_t
     json_decref(cluster);
 }
 
+/* A node renews its own certificate: same identity and role, a new key, a fresh lifetime. */
+static void cert_renew(swarm__nodeserver *s, link_state *l, uint64_t rid, const json_t *body)
+{
+    swarm__err e = {0, ""};
+    json_t *cluster = cluster_object(s);
+    json_t *node = node_object(s, l->node_id);
+    const char *csr = swarm__json_str(body, "CSR");
+    swarm__ca *ca = NULL;
+    char *cert = NULL;
+    int rc = 0;
+    if (node == NULL)
+        rc = swarm__err_set(&e, SWARM_EINVALID, "node %s was removed from the swarm", l->node_id);
+    else if (csr == NULL)
+        rc = swarm__err_set(&e, SWARM_EINVALID, "CSR: required");
+    if (rc == 0)
+        rc = swarm__ca_load(&ca, swarm__json_str(cluster, "RootCA.CACert"), swarm__json_str(cluster, "RootCA.CAKey"), &e);
+    if (rc == 0) {
+        const char *role = swarm__json_str(node, "Spec.Role");
+        rc = swarm__ca_issue(ca, csr, l->node_id,
+                             role && strcmp(role, "manager") == 0 ? SWARM__CA_OU_MANAGER : SWARM__CA_OU_WORKER,
+                             swarm__json_str(cluster, "ID"),
+                             swarm__json_int(cluster, "Spec.CAConfig.NodeCertExpiry", 7776000000000000LL), s->clock,
+                             &cert, &e);
+    }
+    if (rc == 0) {
+        json_t *reply = json_pack("{s:s}", "Cert", cert);
+        swarm__proto_respond(s->transport, l->link, rid, SWARM__MSG_CERT_RENEW, reply);
+        json_decref(reply);
+        swarm__log_info("nodeserver", "renewed the certificate of node %s", l->node_id);
+    } else {
+        swarm__proto_respond_error(s->transport, l->link, rid, SWARM__MSG_CERT_RENEW, rc, e.message);
+    }
+    free(cert);
+    swarm__ca_free(ca);
+    json_decref(node);
+    json_decref(cluster);
+}
+
 /* ------------------------------------------------------------ sessions */
 
 static void member_send(void *payload, const json_t *msg);
@@ -458,6 +496,13 @@ void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid
     case SWARM__MSG_AUTH:
         if (rid)
             auth(s, l, rid, body);
+        break;
+    case SWARM__MSG_CERT_RENEW:
+        if (rid && authed)
+            cert_renew(s, l, rid, body);
+        else if (rid)
+            swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_EINVALID,
+                                       "prove this node's identity first");
         break;
     case SWARM__MSG_SESSION:
     case SWARM__MSG_HEARTBEAT:
