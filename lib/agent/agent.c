@@ -24,6 +24,7 @@ typedef struct known {
 
 struct swarm__agent {
     struct event_base *base;
+    swarm__timers *timers;
     const swarm__clock *clock;
     char node_id[SWARM__IDBUF];
     char *runtime_dir;
@@ -81,55 +82,47 @@ static void host_unwatch_fd(void *ctx, void *token)
     free(w);
 }
 
-typedef struct timer {
-    struct event *ev;
+/* A one-shot timer for a backend: freed when it fires or is cancelled. */
+typedef struct oneshot {
+    swarm__timer *t;
     void (*cb)(void *payload);
     void *payload;
-} timer;
+} oneshot;
 
-static void timer_fired(evutil_socket_t fd, short what, void *arg)
+static void oneshot_fired(void *arg)
 {
-    (void)fd;
-    (void)what;
-    timer *t = arg;
-    void (*cb)(void *) = t->cb;
-    void *payload = t->payload;
-    event_free(t->ev);
-    free(t);
+    oneshot *o = arg;
+    void (*cb)(void *) = o->cb;
+    void *payload = o->payload;
+    swarm__timer_free(o->t);
+    free(o);
     cb(payload);
 }
 
 static int host_timer(void *ctx, int64_t ms, void (*cb)(void *payload), void *payload, void **token)
 {
     swarm__agent *a = ctx;
-    timer *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return SWARM_ENOMEM;
-    t->cb = cb;
-    t->payload = payload;
-    t->ev = evtimer_new(a->base, timer_fired, t);
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    if (t->ev == NULL || evtimer_add(t->ev, &tv) != 0) {
-        if (t->ev)
-            event_free(t->ev);
-        free(t);
+    oneshot *o = calloc(1, sizeof *o);
+    if (o == NULL || (o->t = swarm__timer_new(a->timers, oneshot_fired, o)) == NULL) {
+        free(o);
         return SWARM_ENOMEM;
     }
+    o->cb = cb;
+    o->payload = payload;
+    swarm__timer_start(o->t, ms);
     if (token)
-        *token = t;
+        *token = o;
     return 0;
 }
 
 static void host_cancel_timer(void *ctx, void *token)
 {
     (void)ctx;
-    timer *t = token;
-    if (t == NULL)
+    oneshot *o = token;
+    if (o == NULL)
         return;
-    event_free(t->ev);
-    free(t);
+    swarm__timer_free(o->t);
+    free(o);
 }
 
 static int64_t host_now_ms(void *ctx)
@@ -356,8 +349,8 @@ static void on_runtime_status(void *ctx, const char *task_id, const char *status
 
 /* ------------------------------------------------------------ lifecycle */
 
-int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm__clock *clock, const char *runtime,
-                       const char *state_dir, const char *node_id, swarm__err *e)
+int swarm__agent_start(swarm__agent **out, struct event_base *base, swarm__timers *timers, const swarm__clock *clock,
+                       const char *runtime, const char *state_dir, const char *node_id, swarm__err *e)
 {
     swarm__agent *a = calloc(1, sizeof *a);
     if (a == NULL || (a->tasks = json_object()) == NULL) {
@@ -365,6 +358,7 @@ int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm_
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
     }
     a->base = base;
+    a->timers = timers;
     a->clock = clock;
     snprintf(a->node_id, sizeof a->node_id, "%s", node_id);
     if (state_dir) {

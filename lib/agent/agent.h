@@ -10,6 +10,7 @@
 #define SWARM_AGENT_H
 
 #include "core/clock.h"
+#include "core/timers.h"
 #include "manager/dispatcher/dispatcher.h"
 
 #include <event2/event.h>
@@ -17,8 +18,8 @@
 typedef struct swarm__agent swarm__agent;
 
 /* Opens the runtime (re-adopting its tasks) under state_dir/runtime. */
-int swarm__agent_start(swarm__agent **out, struct event_base *base, const swarm__clock *clock, const char *runtime,
-                       const char *state_dir, const char *node_id, swarm__err *e);
+int swarm__agent_start(swarm__agent **out, struct event_base *base, swarm__timers *timers, const swarm__clock *clock,
+                       const char *runtime, const char *state_dir, const char *node_id, swarm__err *e);
 
 /* Receives task status updates (a JSON array, borrowed) on their way to the managers. */
 typedef void (*swarm__status_sink)(void *payload, const json_t *updates);

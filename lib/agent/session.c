@@ -14,7 +14,7 @@
 static void schedule_renewal(struct swarm__worker_session *w);
 
 struct swarm__worker_session {
-    struct event_base *base;
+    swarm__timers *timers;
     const swarm__clock *clock;
     struct swarm_transport_backend *t;
     uint64_t link;       /* the dialed link (fixed id across reconnects) */
@@ -24,11 +24,11 @@ struct swarm__worker_session {
     swarm__agent *agent;
     char session_id[64];
     int64_t period_ms;
-    struct event *beat;
+    swarm__timer *beat;
     swarm__refused_fn refused;
     swarm__renewed_fn renewed;
     void *refused_payload;
-    struct event *renew;
+    swarm__timer *renew;
     char *new_key; /* key of a renewal in flight */
     int stopped;
 };
@@ -89,10 +89,8 @@ static void beat_replied(void *payload, int status, const swarm_transport_msg *m
     json_decref(body);
 }
 
-static void beat(evutil_socket_t fd, short what, void *arg)
+static void beat(void *arg)
 {
-    (void)fd;
-    (void)what;
     swarm__worker_session *w = arg;
     if (!w->link_live || w->session_id[0] == '\0')
         return;
@@ -101,8 +99,7 @@ static void beat(evutil_socket_t fd, short what, void *arg)
     if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_HEARTBEAT, body, w->period_ms, beat_replied, p) != 0)
         free(p);
     json_decref(body);
-    struct timeval tv = {(time_t)(w->period_ms / 1000), (suseconds_t)(w->period_ms % 1000) * 1000};
-    evtimer_add(w->beat, &tv);
+    swarm__timer_start(w->beat, w->period_ms);
 }
 
 static void session_opened(void *payload, int status, const swarm_transport_msg *msg)
@@ -125,7 +122,7 @@ static void session_opened(void *payload, int status, const swarm_transport_msg 
     json_decref(body);
     swarm__log_info("worker", "session open with the manager (heartbeat every %lld ms)", (long long)w->period_ms);
     swarm__agent_set_uplink(w->agent, send_status, w);
-    beat(-1, 0, w);
+    beat(w);
     schedule_renewal(w);
 }
 
@@ -157,10 +154,8 @@ static void renewed_reply(void *payload, int status, const swarm_transport_msg *
     schedule_renewal(w);
 }
 
-static void renew_now(evutil_socket_t fd, short what, void *arg)
+static void renew_now(void *arg)
 {
-    (void)fd;
-    (void)what;
     swarm__worker_session *w = arg;
     if (!w->link_live || w->session_id[0] == '\0' || w->new_key)
         return; /* the next session schedules it again */
@@ -201,8 +196,7 @@ static void schedule_renewal(swarm__worker_session *w)
         delay_ms = 1000;
     if (delay_ms > 86400000LL * 365)
         delay_ms = 86400000LL * 365;
-    struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000};
-    evtimer_add(w->renew, &tv);
+    swarm__timer_start(w->renew, delay_ms);
 }
 
 static void authed(void *payload, int status, const swarm_transport_msg *msg)
@@ -284,8 +278,8 @@ void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link)
     w->link_live = 0;
     w->generation++;
     w->session_id[0] = '\0';
-    evtimer_del(w->beat);
-    evtimer_del(w->renew);
+    swarm__timer_stop(w->beat);
+    swarm__timer_stop(w->renew);
     swarm__agent_set_uplink(w->agent, NULL, NULL);
     swarm__log_info("worker", "lost the link to the manager; tasks keep running, reconnecting");
 }
@@ -310,7 +304,7 @@ int swarm__worker_session_connected(const swarm__worker_session *w)
     return w->link_live && w->session_id[0] != '\0';
 }
 
-int swarm__worker_session_start(swarm__worker_session **out, struct event_base *base, const swarm__clock *clock,
+int swarm__worker_session_start(swarm__worker_session **out, swarm__timers *timers, const swarm__clock *clock,
                                 struct swarm_transport_backend *transport, const char *manager_addr,
                                 const char *cert_pem, const char *key_pem, swarm__agent *agent,
                                 const char *hostname, swarm__refused_fn refused, swarm__renewed_fn renewed,
@@ -319,7 +313,7 @@ int swarm__worker_session_start(swarm__worker_session **out, struct event_base *
     swarm__worker_session *w = calloc(1, sizeof *w);
     if (w == NULL)
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-    w->base = base;
+    w->timers = timers;
     w->clock = clock;
     w->t = transport;
     w->agent = agent;
@@ -330,8 +324,8 @@ int swarm__worker_session_start(swarm__worker_session **out, struct event_base *
     w->cert = strdup(cert_pem);
     w->key = strdup(key_pem);
     w->hostname = strdup(hostname);
-    w->beat = evtimer_new(base, beat, w);
-    w->renew = evtimer_new(base, renew_now, w);
+    w->beat = swarm__timer_new(timers, beat, w);
+    w->renew = swarm__timer_new(timers, renew_now, w);
     if (!w->cert || !w->key || !w->hostname || !w->beat || !w->renew) {
         swarm__worker_session_stop(w);
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
@@ -352,10 +346,8 @@ void swarm__worker_session_stop(swarm__worker_session *w)
     w->stopped = 1;
     if (w->agent)
         swarm__agent_set_uplink(w->agent, NULL, NULL);
-    if (w->beat)
-        event_free(w->beat);
-    if (w->renew)
-        event_free(w->renew);
+    swarm__timer_free(w->beat);
+    swarm__timer_free(w->renew);
     free(w->new_key);
     free(w->cert);
     free(w->key);

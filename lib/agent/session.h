@@ -25,7 +25,7 @@ typedef void (*swarm__refused_fn)(void *payload, const char *why);
 /* A renewed certificate and its new key (PEM, borrowed): persist them and use them for new links. */
 typedef void (*swarm__renewed_fn)(void *payload, const char *cert_pem, const char *key_pem);
 
-int swarm__worker_session_start(swarm__worker_session **out, struct event_base *base, const swarm__clock *clock,
+int swarm__worker_session_start(swarm__worker_session **out, swarm__timers *timers, const swarm__clock *clock,
                                 struct swarm_transport_backend *transport, const char *manager_addr,
                                 const char *cert_pem, const char *key_pem, swarm__agent *agent,
                                 const char *hostname, swarm__refused_fn refused, swarm__renewed_fn renewed,

@@ -433,6 +433,8 @@ static void attach_run(swarm__call *c)
         rc = swarm__store_open(&eng->store, backend, &e);
     if (rc == 0)
         rc = swarm__proposer_local_new(&eng->proposer, swarm__loop_base(eng->loop), eng->store, &e);
+    if (rc == 0 && (eng->timers = swarm__timers_libevent(swarm__loop_base(eng->loop))) == NULL)
+        rc = swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
     if (rc == 0) {
         eng->deliver_ev = event_new(swarm__loop_base(eng->loop), -1, 0, deliver, eng);
         if (eng->deliver_ev == NULL)
@@ -470,6 +472,8 @@ static void teardown(void *payload)
     eng->deliver_ev = NULL;
     swarm__store_close(eng->store);
     eng->store = NULL;
+    swarm__timers_free(eng->timers);
+    eng->timers = NULL;
 }
 
 static void engine_free(swarm__engine *eng)

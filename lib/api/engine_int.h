@@ -7,6 +7,7 @@
 #include "api/engine.h"
 #include "core/clock.h"
 #include "core/loop.h"
+#include "core/timers.h"
 #include "manager/controlapi/controlapi.h"
 #include "model/model.h"
 #include "manager/dispatcher/server.h"
@@ -31,6 +32,7 @@ struct swarm__engine {
     char *scheduler_name;
     char *tmp_dir;     /* runtime state of a node without a StateDir, removed at close */
     /* loop-thread state */
+    swarm__timers *timers;
     swarm__manager *manager;
     swarm__agent *agent;
     swarm__store *store;

@@ -236,19 +236,17 @@ static int host_post(void *ctx, void (*fn)(void *), void *arg)
 }
 
 typedef struct host_timer {
-    struct event *ev;
+    swarm__timer *t;
     void (*cb)(void *);
     void *payload;
 } host_timer;
 
-static void timer_fired(evutil_socket_t fd, short what, void *arg)
+static void timer_fired(void *arg)
 {
-    (void)fd;
-    (void)what;
     host_timer *t = arg;
     void (*cb)(void *) = t->cb;
     void *payload = t->payload;
-    event_free(t->ev);
+    swarm__timer_free(t->t);
     free(t);
     cb(payload);
 }
@@ -257,18 +255,13 @@ static int host_timer_start(void *ctx, int64_t ms, void (*cb)(void *), void *pay
 {
     host_ctx *h = ctx;
     host_timer *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return SWARM_ENOMEM;
-    t->cb = cb;
-    t->payload = payload;
-    t->ev = evtimer_new(swarm__loop_base(h->eng->loop), timer_fired, t);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    if (t->ev == NULL || evtimer_add(t->ev, &tv) != 0) {
-        if (t->ev)
-            event_free(t->ev);
+    if (t == NULL || (t->t = swarm__timer_new(h->eng->timers, timer_fired, t)) == NULL) {
         free(t);
         return SWARM_ENOMEM;
     }
+    t->cb = cb;
+    t->payload = payload;
+    swarm__timer_start(t->t, ms);
     if (token)
         *token = t;
     return 0;
@@ -279,7 +272,7 @@ static void host_timer_cancel(void *ctx, void *token)
     (void)ctx;
     host_timer *t = token;
     if (t) {
-        event_free(t->ev);
+        swarm__timer_free(t->t);
         free(t);
     }
 }
@@ -476,18 +469,19 @@ int swarm__engine_start_roles(swarm__engine *eng, swarm__err *e)
     struct event_base *base = swarm__loop_base(eng->loop);
     int rc = start_transport(eng, e);
     if (rc == 0)
-        rc = swarm__agent_start(&eng->agent, base, eng->clock, eng->runtime_name, dir, eng->node_id, e);
+        rc = swarm__agent_start(&eng->agent, base, eng->timers, eng->clock, eng->runtime_name, dir, eng->node_id, e);
     if (rc == 0 && eng->role == SWARM__NODE_MANAGER) {
-        rc = swarm__manager_start(&eng->manager, base, eng->store, eng->proposer, eng->clock, eng->scheduler_name, e);
+        rc = swarm__manager_start(&eng->manager, base, eng->timers, eng->store, eng->proposer, eng->clock,
+                                  eng->scheduler_name, e);
         if (rc == 0)
             rc = swarm__agent_attach(eng->agent, swarm__manager_dispatcher(eng->manager), e);
         if (rc == 0)
-            rc = swarm__nodeserver_new(&eng->nodeserver, base, eng->store, eng->proposer,
+            rc = swarm__nodeserver_new(&eng->nodeserver, eng->timers, eng->store, eng->proposer,
                                        swarm__manager_dispatcher(eng->manager), eng->clock, eng->node_id, e);
         if (rc == 0)
             swarm__nodeserver_set_transport(eng->nodeserver, eng->transport);
     } else if (rc == 0) {
-        rc = swarm__worker_session_start(&eng->worker, base, eng->clock, eng->transport, eng->manager_addr,
+        rc = swarm__worker_session_start(&eng->worker, eng->timers, eng->clock, eng->transport, eng->manager_addr,
                                          eng->cert_pem, eng->key_pem, eng->agent, eng->hostname, refused, renewed, eng, e);
     }
     if (rc != 0)

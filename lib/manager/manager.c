@@ -19,7 +19,7 @@ struct swarm__manager {
     swarm__dispatcher *dispatcher;
     swarm__watch *watch;
     struct event *pass_ev;
-    struct event *wake_ev;
+    swarm__timer *wake;
     int64_t wake_at_ns;
     json_t *dirty;      /* service IDs to reconcile */
     int dirty_all;      /* nodes changed: every service */
@@ -132,10 +132,8 @@ static int eligible(void *payload, const json_t *task_spec, const json_t *node)
 
 /* ------------------------------------------------------------ passes */
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+static void wake_cb(void *arg)
 {
-    (void)fd;
-    (void)what;
     swarm__manager *m = arg;
     m->wake_at_ns = 0;
     m->dirty_all = 1;
@@ -150,12 +148,7 @@ static void arm_wake(swarm__manager *m, int64_t at_ns)
     int64_t delta = at_ns - m->clock->wall_ns(m->clock->data);
     if (delta < 0)
         delta = 0;
-    struct timeval tv = {(time_t)(delta / 1000000000), (suseconds_t)((delta % 1000000000) / 1000) + 1000};
-    if (tv.tv_usec >= 1000000) {
-        tv.tv_sec++;
-        tv.tv_usec -= 1000000;
-    }
-    evtimer_add(m->wake_ev, &tv);
+    swarm__timer_start(m->wake, delta / 1000000 + 1);
 }
 
 static void orchestrate(swarm__manager *m, swarm__snap *snap, const json_t *nodes, int64_t history)
@@ -291,7 +284,7 @@ static void pass(evutil_socket_t fd, short what, void *arg)
     /* Writes can't happen while a snapshot is open: propose() only queues. */
 }
 
-int swarm__manager_start(swarm__manager **out, struct event_base *base, swarm__store *store,
+int swarm__manager_start(swarm__manager **out, struct event_base *base, swarm__timers *timers, swarm__store *store,
                          swarm__proposer *proposer, const swarm__clock *clock, const char *scheduler,
                          swarm__err *e)
 {
@@ -310,8 +303,8 @@ int swarm__manager_start(swarm__manager **out, struct event_base *base, swarm__s
         rc = swarm__dispatcher_new(&m->dispatcher, base, store, proposer, clock, e);
     if (rc == 0) {
         m->pass_ev = event_new(base, -1, 0, pass, m);
-        m->wake_ev = evtimer_new(base, wake_cb, m);
-        if (m->dirty == NULL || m->pass_ev == NULL || m->wake_ev == NULL ||
+        m->wake = swarm__timer_new(timers, wake_cb, m);
+        if (m->dirty == NULL || m->pass_ev == NULL || m->wake == NULL ||
             swarm__store_watch(store, (1u << SWARM__KIND_SERVICE) | (1u << SWARM__KIND_TASK) |
                                           (1u << SWARM__KIND_NODE) | (1u << SWARM__KIND_CLUSTER),
                                on_event, m, &m->watch) != 0)
@@ -337,10 +330,16 @@ void swarm__manager_stop(swarm__manager *m)
     swarm__scheduler_free(m->scheduler);
     if (m->pass_ev)
         event_free(m->pass_ev);
-    if (m->wake_ev)
-        event_free(m->wake_ev);
+    swarm__timer_free(m->wake);
     json_decref(m->dirty);
     free(m);
+}
+
+void swarm__manager_kick(swarm__manager *m)
+{
+    m->dirty_all = 1;
+    m->need_schedule = 1;
+    kick(m);
 }
 
 swarm__dispatcher *swarm__manager_dispatcher(swarm__manager *m)

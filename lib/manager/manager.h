@@ -8,6 +8,7 @@
 #define SWARM_MANAGER_H
 
 #include "core/clock.h"
+#include "core/timers.h"
 #include "manager/dispatcher/dispatcher.h"
 #include "raft/proposer.h"
 #include "store/store.h"
@@ -16,9 +17,12 @@
 
 typedef struct swarm__manager swarm__manager;
 
-int swarm__manager_start(swarm__manager **out, struct event_base *base, swarm__store *store,
+int swarm__manager_start(swarm__manager **out, struct event_base *base, swarm__timers *timers, swarm__store *store,
                          swarm__proposer *proposer, const swarm__clock *clock, const char *scheduler,
                          swarm__err *e);
+
+/* Runs a decision pass soon (the fixture uses it after moving virtual time). */
+void swarm__manager_kick(swarm__manager *m);
 void swarm__manager_stop(swarm__manager *m); /* NULL allowed */
 swarm__dispatcher *swarm__manager_dispatcher(swarm__manager *m);
 

@@ -7,7 +7,6 @@ control calls, and leaving.
 """
 
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -31,6 +30,25 @@ def wait_for(cond, timeout=30, what="condition"):
             return last
         time.sleep(0.02)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def free_port(hosts=("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")):
+    """A port number free on every test address (asked from the kernel, then checked on each)."""
+    import socket
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            for host in hosts:
+                with socket.socket() as s:
+                    s.bind((host, port))
+                with socket.socket() as s:
+                    s.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no free port")
 
 
 def alive(pid):
@@ -79,7 +97,7 @@ class Node:
 class ClusterTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="swarm-cluster-")
-        self.port = random.randint(20000, 60000)
+        self.port = free_port()
         self.nodes = [Node(self.tmp, i, self.port) for i in (1, 2, 3)]
         self.m = self.nodes[0].start()
         self.m.init(AdvertiseAddr=self.nodes[0].addr)

@@ -43,6 +43,22 @@ class InitTest(SwarmctlTestCase):
                    "Use \"docker swarm leave\" to leave this swarm and join another one.")
 
 
+class InitFlagsTest(SwarmctlTestCase):
+    init_swarm = False
+
+    def test_init_spec_flags(self):
+        self.fails(["swarm", "init", "--availability", "later"],
+                   "invalid availability \"later\", only active, pause and drain are supported")
+        self.ok("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:%d" % self.daemon.port,
+                "--availability", "Drain", "--dispatcher-heartbeat", "7s", "--task-history-limit", "3",
+                "--cert-expiry", "240h")
+        info = self.ok("info").stdout
+        self.assertIn("\n   Task History Retention Limit: 3\n", info)
+        self.assertIn("\n   Heartbeat Period: 7 seconds\n", info)
+        self.assertIn("\n   Expiry Duration: 10 days\n", info)
+        self.assertEqual(self.ok("node", "ls", "--format", "{{.Availability}}").stdout, "Drain\n")
+
+
 class SwarmCommandsTest(SwarmctlTestCase):
     """swarm update / join-token / info / leave on a one-node swarm (the test leaves it last)."""
 

@@ -5,7 +5,8 @@ on .4 joins later) with the same free port. The tests run in order on one
 cluster (they change it: drain, rotate, rm, leave). Run by meson with SWARMD
 and SWARMCTL naming the built binaries; prints "N passed, N failed".
 
-Assertions marked "LIBRARY:" check libswarm behaviour rather than swarmctl's.
+Comments "Library behaviour:" mark checks of libswarm rather than of
+swarmctl (a failing one would be marked "LIBRARY:").
 """
 
 import os
@@ -278,7 +279,7 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("Hostname:              \tnode2\n", worker)
         self.assertIn(" State:\t\t\tReady\n", worker)
         self.assertNotIn("Manager Status:", worker)
-        # LIBRARY: node2 joined with --advertise-addr 127.0.0.2, but the manager reports the source address of
+        # Library behaviour: node2 joined with --advertise-addr 127.0.0.2, but the manager reports the source address of
         # its connection (127.0.0.1 on loopback); only the presence of an address is checked.
         self.assertRegex(worker, r"\n Address:\t\t127\.0\.0\.\d+\n")
 
@@ -386,7 +387,7 @@ class ClusterTest(unittest.TestCase):
         # A fresh node cannot join with the old token...
         n4 = self.start_node(4)
         r = self.fails(n4, ["swarm", "join", "--token", old, "--listen-addr", n4.addr, self.manager.addr])
-        # LIBRARY: a rotated worker token must be refused with a clear error.
+        # Library behaviour: a rotated worker token must be refused with a clear error.
         self.assertEqual(r.stderr, "Error response from daemon: A valid join token is necessary to join this "
                                    "cluster\n")
         self.assertIn("\n Swarm: inactive\n", self.ok(n4, "info").stdout)
@@ -409,7 +410,7 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("node4", rows)
         nid = rows["node4"][0]
         r = self.fails(self.manager, ["node", "rm", "node4"])
-        # LIBRARY: docker's text for a node that is not down (node_rm_up.txt).
+        # Library behaviour: docker's text for a node that is not down (node_rm_up.txt).
         self.assertEqual(r.stderr, "Error response from daemon: rpc error: code = FailedPrecondition desc = node %s "
                                    "is not down and can't be removed\n" % nid)
         self.assertIn("node4", self.node_rows())
@@ -427,7 +428,7 @@ class ClusterTest(unittest.TestCase):
         r = self.ok(self.nodes[3], "swarm", "leave")
         self.assertEqual((r.stdout, r.stderr), ("Node left the swarm.\n", ""))
         self.assertIn("\n Swarm: inactive\n", self.ok(self.nodes[3], "info").stdout)
-        # LIBRARY: the manager sees the node go down and moves its tasks.
+        # Library behaviour: the manager sees the node go down and moves its tasks.
         self.assertTrue(self.wait_status("node3", "Down", timeout=60), self.node_rows())
         moved = wait_for(lambda: (lambda t: len(t) >= 4 and all(n in ("node1", "node2") for _, n in t))(
             self.running_tasks("web")), timeout=60)

@@ -35,7 +35,7 @@ typedef struct member {
 } member;
 
 struct swarm__nodeserver {
-    struct event_base *base;
+    swarm__timers *timers;
     swarm__store *store;
     swarm__proposer *proposer;
     swarm__dispatcher *dispatcher;
@@ -44,7 +44,7 @@ struct swarm__nodeserver {
     char self[SWARM__IDBUF];
     link_state *links;
     member *members;
-    struct event *tick;
+    swarm__timer *tick;
     swarm__watch *watch;
 };
 
@@ -405,11 +405,12 @@ static void member_send(void *payload, const json_t *msg)
 
 /* ------------------------------------------------------------ liveness */
 
-static void tick(evutil_socket_t fd, short what, void *arg)
+#define TICK_MS 250
+
+static void tick(void *arg)
 {
-    (void)fd;
-    (void)what;
     swarm__nodeserver *s = arg;
+    swarm__timer_start(s->tick, TICK_MS);
     int64_t now = mono(s), period = period_ns(s);
     member *m = s->members;
     while (m) {
@@ -568,22 +569,23 @@ static void on_node_event(const swarm__event *ev, void *payload)
 
 /* ------------------------------------------------------------ lifecycle */
 
-int swarm__nodeserver_new(swarm__nodeserver **out, struct event_base *base, swarm__store *store,
+int swarm__nodeserver_new(swarm__nodeserver **out, swarm__timers *timers, swarm__store *store,
                           swarm__proposer *proposer, swarm__dispatcher *dispatcher, const swarm__clock *clock,
                           const char *self_node_id, swarm__err *e)
 {
     swarm__nodeserver *s = calloc(1, sizeof *s);
     if (s == NULL)
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-    s->base = base;
+    s->timers = timers;
     s->store = store;
     s->proposer = proposer;
     s->dispatcher = dispatcher;
     s->clock = clock;
     snprintf(s->self, sizeof s->self, "%s", self_node_id);
-    s->tick = event_new(base, -1, EV_PERSIST, tick, s);
-    struct timeval tv = {0, 250000};
-    if (s->tick == NULL || event_add(s->tick, &tv) != 0 ||
+    s->tick = swarm__timer_new(timers, tick, s);
+    if (s->tick)
+        swarm__timer_start(s->tick, TICK_MS);
+    if (s->tick == NULL ||
         swarm__store_watch(store, 1u << SWARM__KIND_NODE, on_node_event, s, &s->watch) != 0) {
         swarm__nodeserver_free(s);
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
@@ -610,7 +612,6 @@ void swarm__nodeserver_free(swarm__nodeserver *s)
     }
     if (s->watch)
         swarm__store_unwatch(s->store, s->watch);
-    if (s->tick)
-        event_free(s->tick);
+    swarm__timer_free(s->tick);
     free(s);
 }

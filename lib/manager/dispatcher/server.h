@@ -10,12 +10,13 @@
 #define SWARM_NODESERVER_H
 
 #include "core/clock.h"
+#include "core/timers.h"
 #include "manager/dispatcher/dispatcher.h"
 #include "swarm/sys/transport.h"
 
 typedef struct swarm__nodeserver swarm__nodeserver;
 
-int swarm__nodeserver_new(swarm__nodeserver **out, struct event_base *base, swarm__store *store,
+int swarm__nodeserver_new(swarm__nodeserver **out, swarm__timers *timers, swarm__store *store,
                           swarm__proposer *proposer, swarm__dispatcher *dispatcher, const swarm__clock *clock,
                           const char *self_node_id, swarm__err *e);
 void swarm__nodeserver_free(swarm__nodeserver *s);
