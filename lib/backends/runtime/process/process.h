@@ -7,12 +7,20 @@
  *   taskdir.c  the files of a task directory (state.json, pid, exit, logs)
  *   process.c  the backend: task table, host callbacks, re-adoption
  *
- * Files of a task, under <state_dir>/tasks/<ID>/:
- *   state.json  written by the node: ID, shim and task pids + start times, stop signal, cgroup
+ * Files of a task, under <state_dir>/tasks/<ID>/, all made by the task's shim
+ * (the node's loop does no per-task file creation or deletion):
+ *   (the dir)   made by the shim first thing (mkdir: an existing one is not taken over)
+ *   state.json  written by the shim (tmp + rename) before it forks the task: ID, stop
+ *               signal, grace, cgroup, limits (rendered by the node) + the shim's pid and
+ *               start time. No task runs before it exists.
  *   pid         written by the shim once the task runs: "SHIMPID SHIMSTART PID PIDSTART"
  *   exit        written by the shim (tmp + rename) when the task ended:
  *               "exited N" | "signaled N" | "error STAGE ERRNO"; by the node: "lost"
  *   log, log.1  stdout and stderr of the task, rotated at the size limit
+ * Next to tasks/: launch.lock (flock'ed by the node's open description, which the
+ * launcher and every shim inherit until its state.json is written: an open waits on
+ * it, so it never scans while a launch it should see is half done) and trash/
+ * (removed task directories, renamed there by the launcher and deleted by it when idle).
  */
 #ifndef SWARM_RUNTIME_PROCESS_H
 #define SWARM_RUNTIME_PROCESS_H
@@ -31,7 +39,8 @@ enum {
     SWARM__STAGE_RLIMIT = 3,
     SWARM__STAGE_CHDIR = 4,
     SWARM__STAGE_USER = 5,
-    SWARM__STAGE_EXEC = 6
+    SWARM__STAGE_EXEC = 6,
+    SWARM__STAGE_TASKDIR = 7 /* the task directory or its state.json could not be made */
 };
 
 /* Everything the shim and the task need, prepared before fork (the children never allocate). */
@@ -48,6 +57,9 @@ typedef struct swarm__launch {
     char *cgroup_procs; /* cgroup.procs to join before exec, or NULL */
     int64_t rlimit_as;  /* > 0: RLIMIT_AS */
     char *log_path, *log_old_path, *exit_path, *exit_tmp_path, *pid_path, *pid_tmp_path;
+    char *task_dir, *state_path, *state_tmp_path;
+    char *state_head; /* state.json without its closing brace: the shim adds its pid and start time */
+    int reuse_dir;    /* an existing task_dir is fine (a launch sent again after its launcher died) */
     int64_t log_max;
     int max_fd; /* close fds below this when close_range is missing */
 } swarm__launch;
@@ -82,8 +94,11 @@ int swarm__signal_parse(const char *text);
 const char *swarm__signal_name(int sig, char *buf, size_t len);
 
 /* shim.c (async-signal-safe) */
-/* Runs in the forked child: never returns. ctl_fd receives one swarm__shim_msg. */
-_Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd);
+/*
+ * Runs in the forked child: never returns. ctl_fd receives one swarm__shim_msg.
+ * lock_fd (or -1): the state dir's launch.lock, held until state.json is written.
+ */
+_Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd, int lock_fd);
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0. */
 unsigned long long swarm__proc_start_time(pid_t pid);
 
@@ -101,12 +116,23 @@ typedef struct swarm__launch_reply {
     uint64_t shim_start; /* swarm__proc_start_time of the shim */
 } swarm__launch_reply;
 
-/* Forks the launcher; 0 with its pid and the node's end of the socket (non-blocking, close-on-exec), or -1 (errno). */
-int swarm__launcher_spawn(pid_t *out_pid, int *out_fd);
+/*
+ * Forks the launcher; 0 with its pid and the node's end of the socket (non-blocking, close-on-exec), or -1 (errno).
+ * trash_dir: where removed task directories go before it deletes them; lock_fd (or -1): passed on to the shims.
+ */
+int swarm__launcher_spawn(const char *trash_dir, int lock_fd, pid_t *out_pid, int *out_fd);
 /* Serialises a launch request (malloc'd). 0, or -1 with errno EMSGSIZE (over SWARM__LAUNCH_MAX) or ENOMEM. */
 int swarm__launch_encode(char **out, size_t *out_len, const swarm__launch *l, uint64_t seq);
-/* Renumbers an encoded request (when it is sent again). */
+/*
+ * Serialises a removal request: the launcher moves dir to its trash (deleted when idle), unless
+ * shim_pid > 0 and dir/state.json names another shim (a newer task of the same ID). 0 or -1 (ENOMEM).
+ */
+int swarm__remove_encode(char **out, size_t *out_len, const char *dir, const char *name, pid_t shim_pid,
+                         uint64_t seq);
+/* Renumbers an encoded request of either kind (when it is sent again). */
 void swarm__launch_set_seq(char *msg, uint64_t seq);
+/* Marks an encoded launch request as sent again: its task directory may exist already. */
+void swarm__launch_set_reuse_dir(char *msg);
 /*
  * Parses a request in place: l's strings point into buf, its argv and envp
  * into ptrs (room for argc + envc + 2), its groups into groups. 0 or -1.
