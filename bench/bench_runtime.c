@@ -4,18 +4,25 @@
  * issued from loop callbacks, BATCH per callback). Prints the time from the
  * first start to the last "running" report, the longest gap seen by a 10 ms
  * loop timer meanwhile (how long the loop was blocked), the node's minor
- * faults and RSS, then stops and removes every task and checks that no task
- * process is left behind.
+ * faults and RSS; then stops every task and removes them all (BATCH removals
+ * per loop callback, as after `service rm`), with the loop's longest gap
+ * meanwhile and the time until their task directories are gone; and checks
+ * that no task process is left behind.
+ *
+ * By default it runs twice, with the state dir on /tmp (ext4 on the machines
+ * this was tuned on: slow metadata operations) and on /dev/shm (tmpfs), and
+ * ends with a summary of both.
  *
  * The bench process plays a node of realistic size: BALLAST MB of heap that a
  * loop timer keeps writing to (a tenth per tick) and two idle threads.
  *
  * Usage: bench_runtime [N] [--batch K] [--ballast MB] [--ballast-after-open] [--dir STATE_DIR]
- *   defaults: N=1000, K=50, MB=64, a private temp dir; --ballast-after-open
- *   allocates the ballast after the runtime is opened (the node grows after
- *   start-up). The task directories are made and deleted in STATE_DIR: on
- *   ext4, inodes freed less than a minute ago make new ones slow to allocate,
- *   so back-to-back runs disturb each other; pause between runs.
+ *   defaults: N=1000, K=50, MB=64, fresh state dirs under /tmp and under
+ *   /dev/shm (deleted afterwards); --dir: that state dir only (kept).
+ *   --ballast-after-open allocates the ballast after the runtime is opened
+ *   (the node grows after start-up). On ext4, inodes freed less than a minute
+ *   ago make new ones slow to allocate, so back-to-back runs disturb each
+ *   other; pause between runs.
  */
 #include "agent/runtime.h"
 #include "swarm/log.h"
@@ -23,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -48,11 +56,12 @@ typedef struct bench {
     swarm_runtime_host host;
     struct event_base *base;
     struct swarm_runtime_backend *rt;
-    int n, batch, started, running, final, rejected;
+    int n, batch, started, running, final, rejected, removed;
     long *pids;
     char (*ids)[32];
     double t_first_start, t_all_running;
-    double in_start_ms; /* spent inside start() */
+    double in_start_ms;  /* spent inside start() */
+    double in_remove_ms; /* spent inside remove() */
     double last_tick, max_gap;
     int measuring;
     unsigned char *ballast;
@@ -239,6 +248,47 @@ static void on_start_batch(evutil_socket_t fd, short what, void *arg)
         event_base_once(b->base, -1, EV_TIMEOUT, on_start_batch, b, &(struct timeval){0, 1});
 }
 
+static void on_remove_batch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bench *b = arg;
+    for (int k = 0; k < b->batch && b->removed < b->n; k++) {
+        double t0 = now_ms();
+        int rc = b->rt->remove(b->rt, b->ids[b->removed]);
+        b->in_remove_ms += now_ms() - t0;
+        if (rc != 0)
+            fprintf(stderr, "remove %s: %d %s\n", b->ids[b->removed], rc, swarm_error_last()->message);
+        b->removed++;
+    }
+    if (b->removed < b->n)
+        event_base_once(b->base, -1, EV_TIMEOUT, on_remove_batch, b, &(struct timeval){0, 1});
+}
+
+/* Entries in a directory (-1 if it cannot be read). */
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 static long status_kb(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -331,6 +381,11 @@ static int all_final(bench *b)
     return b->final >= b->n;
 }
 
+static int all_removed(bench *b)
+{
+    return b->removed >= b->n;
+}
+
 static void make_ballast(bench *b, size_t mb)
 {
     b->ballast_len = mb << 20;
@@ -342,6 +397,125 @@ static void make_ballast(bench *b, size_t mb)
         exit(1);
     }
     memset(b->ballast, 1, b->ballast_len);
+}
+
+typedef struct result {
+    const char *label;
+    double all_running_ms, start_stall_ms, in_start_ms;
+    double stopped_ms, remove_stall_ms, in_remove_ms, dirs_gone_ms, deleted_ms;
+    int ok;
+} result;
+
+/* One run on state dir `dir`. */
+static result run(bench *b, const char *label, const char *dir, size_t ballast_mb, int ballast_after)
+{
+    result res;
+    memset(&res, 0, sizeof res);
+    res.label = label;
+    b->started = b->running = b->final = b->rejected = b->removed = 0;
+    b->in_start_ms = b->in_remove_ms = b->max_gap = 0;
+    b->t_all_running = 0;
+    memset(b->pids, 0, (size_t)b->n * sizeof *b->pids);
+
+    b->host = (swarm_runtime_host){1, b, host_status, host_watch_fd, host_unwatch_fd, host_timer, host_cancel_timer,
+                                   host_now_ms, host_log};
+    b->base = event_base_new();
+    swarm__err e;
+    if (swarm__runtime_create("process", &b->rt, &e) != 0 || b->rt->open(b->rt, &b->host, dir) != 0) {
+        fprintf(stderr, "cannot open the process runtime: %s\n", swarm_error_last()->message);
+        exit(1);
+    }
+    if (ballast_after && b->ballast == NULL)
+        make_ballast(b, ballast_mb);
+    struct event *tick = event_new(b->base, -1, EV_PERSIST, on_tick, b);
+    event_add(tick, &(struct timeval){0, 10000});
+
+    printf("state dir %s (%s)\n", dir, label);
+    long rss0 = status_kb("VmRSS:");
+    long flt0 = minflt();
+    b->last_tick = now_ms();
+    b->measuring = 1;
+    b->t_first_start = now_ms();
+    event_base_once(b->base, -1, EV_TIMEOUT, on_start_batch, b, &(struct timeval){0, 1});
+    loop_until(b, all_running, b->t_first_start + 120000);
+    b->measuring = 0;
+    long flt1 = minflt();
+    long rss1 = status_kb("VmRSS:");
+    if (b->running < b->n) {
+        fprintf(stderr, "only %d of %d running (%d rejected)\n", b->running, b->n, b->rejected);
+        b->t_all_running = now_ms();
+    }
+    res.all_running_ms = b->t_all_running - b->t_first_start;
+    res.start_stall_ms = b->max_gap;
+    res.in_start_ms = b->in_start_ms;
+    printf("  all running after  %8.0f ms  (%.2f ms per task)\n", res.all_running_ms, res.all_running_ms / b->n);
+    printf("  max loop stall     %8.1f ms\n", b->max_gap);
+    printf("  inside start()     %8.0f ms  (%.3f ms per call)\n", b->in_start_ms, b->in_start_ms / b->n);
+    printf("  node minor faults  %8ld during the starts\n", flt1 - flt0);
+    printf("  node RSS           %8ld kB -> %ld kB\n", rss0, rss1);
+
+    /* Memory of the shims (parents of the tasks): their fair share of what they map. */
+    long pss = 0;
+    int counted = 0;
+    for (int i = 0; i < b->n; i += b->n >= 100 ? b->n / 100 : 1) {
+        pid_t shim = b->pids[i] > 0 ? ppid_of(b->pids[i]) : 0;
+        long v = shim > 1 ? pss_kb(shim) : -1;
+        if (v >= 0) {
+            pss += v;
+            counted++;
+        }
+    }
+    if (counted)
+        printf("  shim PSS           %8.0f kB each (mean of %d)\n", (double)pss / counted, counted);
+
+    double t_stop = now_ms();
+    for (int i = 0; i < b->n; i++)
+        b->rt->stop(b->rt, b->ids[i], 5000);
+    loop_until(b, all_final, t_stop + 120000);
+    res.stopped_ms = now_ms() - t_stop;
+    printf("  all stopped after  %8.0f ms\n", res.stopped_ms);
+
+    /* Removal, as after `service rm`: BATCH per loop callback; then until the task directories are gone. */
+    char tasks[4200], trash[4200];
+    snprintf(tasks, sizeof tasks, "%s/tasks", dir);
+    snprintf(trash, sizeof trash, "%s/trash", dir); /* where the runtime may delete them from, in the background */
+    double t_rm = now_ms();
+    b->max_gap = 0;
+    b->last_tick = now_ms();
+    b->measuring = 1;
+    event_base_once(b->base, -1, EV_TIMEOUT, on_remove_batch, b, &(struct timeval){0, 1});
+    loop_until(b, all_removed, t_rm + 120000);
+    while (count_entries(tasks) > 0 && now_ms() < t_rm + 120000)
+        event_base_loop(b->base, EVLOOP_ONCE);
+    res.dirs_gone_ms = now_ms() - t_rm;
+    while (count_entries(trash) > 0 && now_ms() < t_rm + 120000)
+        event_base_loop(b->base, EVLOOP_ONCE);
+    res.deleted_ms = now_ms() - t_rm;
+    b->measuring = 0;
+    res.remove_stall_ms = b->max_gap;
+    res.in_remove_ms = b->in_remove_ms;
+    printf("  removals: inside remove() %.0f ms (%.3f ms per call), max loop stall %.1f ms\n", b->in_remove_ms,
+           b->in_remove_ms / b->n, b->max_gap);
+    printf("  task dirs gone from tasks/ after %.0f ms, files all deleted after %.0f ms\n", res.dirs_gone_ms,
+           res.deleted_ms);
+
+    b->rt->close(b->rt);
+    b->rt->free(b->rt);
+    event_free(tick);
+    int left = 0;
+    for (int i = 0; i < b->n; i++)
+        if (b->pids[i] > 0 && alive(b->pids[i])) {
+            left++;
+            kill(-(pid_t)b->pids[i], SIGKILL);
+        }
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    printf("  removed %d, task processes left behind: %d, watches %d, timers %d\n", b->removed, left, b->watches,
+           b->timers);
+    event_base_free(b->base);
+    b->base = NULL;
+    res.ok = left == 0 && b->rejected == 0 && b->running == b->n;
+    return res;
 }
 
 int main(int argc, char **argv)
@@ -388,80 +562,37 @@ int main(int argc, char **argv)
     if (!ballast_after)
         make_ballast(&b, ballast_mb);
 
-    b.host = (swarm_runtime_host){1, &b, host_status, host_watch_fd, host_unwatch_fd, host_timer, host_cancel_timer,
-                                  host_now_ms, host_log};
-    b.base = event_base_new();
-    swarm__err e;
-    if (swarm__runtime_create("process", &b.rt, &e) != 0 || b.rt->open(b.rt, &b.host, dir) != 0) {
-        fprintf(stderr, "cannot open the process runtime: %s\n", swarm_error_last()->message);
-        return 1;
-    }
-    if (ballast_after)
-        make_ballast(&b, ballast_mb);
-    struct event *tick = event_new(b.base, -1, EV_PERSIST, on_tick, &b);
-    event_add(tick, &(struct timeval){0, 10000});
-
-    printf("process runtime: %d x `sleep 600`, %d starts per loop callback, %zu MB ballast (%s open), 2 idle threads\n",
+    printf("process runtime: %d x `sleep 600`, %d starts (and removals) per loop callback, %zu MB ballast (%s open), "
+           "2 idle threads\n",
            b.n, b.batch, ballast_mb, ballast_after ? "after" : "before");
-    long rss0 = status_kb("VmRSS:");
-    long flt0 = minflt();
-    b.last_tick = now_ms();
-    b.measuring = 1;
-    b.t_first_start = now_ms();
-    event_base_once(b.base, -1, EV_TIMEOUT, on_start_batch, &b, &(struct timeval){0, 1});
-    loop_until(&b, all_running, b.t_first_start + 120000);
-    b.measuring = 0;
-    long flt1 = minflt();
-    long rss1 = status_kb("VmRSS:");
-    if (b.running < b.n) {
-        fprintf(stderr, "only %d of %d running (%d rejected)\n", b.running, b.n, b.rejected);
-        b.t_all_running = now_ms();
-    }
-    printf("  all running after  %8.0f ms  (%.2f ms per task)\n", b.t_all_running - b.t_first_start,
-           (b.t_all_running - b.t_first_start) / b.n);
-    printf("  max loop stall     %8.1f ms\n", b.max_gap);
-    printf("  inside start()     %8.0f ms  (%.3f ms per call)\n", b.in_start_ms, b.in_start_ms / b.n);
-    printf("  node minor faults  %8ld during the starts\n", flt1 - flt0);
-    printf("  node RSS           %8ld kB -> %ld kB\n", rss0, rss1);
-
-    /* Memory of the shims (parents of the tasks): their fair share of what they map. */
-    long pss = 0;
-    int counted = 0;
-    for (int i = 0; i < b.n; i += b.n >= 100 ? b.n / 100 : 1) {
-        pid_t shim = b.pids[i] > 0 ? ppid_of(b.pids[i]) : 0;
-        long v = shim > 1 ? pss_kb(shim) : -1;
-        if (v >= 0) {
-            pss += v;
-            counted++;
+    result res[2];
+    int n_res = 0;
+    if (dir) {
+        res[n_res++] = run(&b, "given", dir, ballast_mb, ballast_after);
+    } else {
+        const char *bases[2][2] = {{"/tmp", "/tmp"}, {"/dev/shm", "/dev/shm (tmpfs)"}};
+        for (int k = 0; k < 2; k++) {
+            char tmpl[256];
+            snprintf(tmpl, sizeof tmpl, "%s/bench-runtime-XXXXXX", bases[k][0]);
+            if (mkdtemp(tmpl) == NULL) {
+                fprintf(stderr, "mkdtemp %s: %s; skipped\n", tmpl, strerror(errno));
+                continue;
+            }
+            res[n_res++] = run(&b, bases[k][1], tmpl, ballast_mb, ballast_after);
+            nftw(tmpl, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         }
     }
-    if (counted)
-        printf("  shim PSS           %8.0f kB each (mean of %d)\n", (double)pss / counted, counted);
-
-    double t_stop = now_ms();
-    for (int i = 0; i < b.n; i++)
-        b.rt->stop(b.rt, b.ids[i], 5000);
-    loop_until(&b, all_final, t_stop + 120000);
-    printf("  all stopped after  %8.0f ms\n", now_ms() - t_stop);
-    int removed = 0;
-    for (int i = 0; i < b.n; i++)
-        removed += b.rt->remove(b.rt, b.ids[i]) == 0;
-    b.rt->close(b.rt);
-    b.rt->free(b.rt);
-    event_free(tick);
-    int left = 0;
-    for (int i = 0; i < b.n; i++)
-        if (b.pids[i] > 0 && alive(b.pids[i])) {
-            left++;
-            kill(-(pid_t)b.pids[i], SIGKILL);
-        }
-    while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
-    printf("  removed %d, task processes left behind: %d, watches %d, timers %d\n", removed, left, b.watches,
-           b.timers);
-    event_base_free(b.base);
+    int ok = 1;
+    printf("\nsummary, %d tasks:   all running  start stall  in start()  remove stall  in remove()  dirs gone  deleted\n",
+           b.n);
+    for (int k = 0; k < n_res; k++) {
+        printf("  %-17s %8.0f ms  %8.1f ms  %7.0f ms  %9.1f ms  %8.0f ms  %6.0f ms  %4.0f ms\n", res[k].label,
+               res[k].all_running_ms, res[k].start_stall_ms, res[k].in_start_ms, res[k].remove_stall_ms,
+               res[k].in_remove_ms, res[k].dirs_gone_ms, res[k].deleted_ms);
+        ok &= res[k].ok;
+    }
     free(b.pids);
     free(b.ids);
     free(b.ballast);
-    return left == 0 && removed == b.n ? 0 : 1;
+    return ok && n_res > 0 ? 0 : 1;
 }

@@ -82,47 +82,16 @@ static void host_unwatch_fd(void *ctx, void *token)
     free(w);
 }
 
-/* A one-shot timer for a backend: freed when it fires or is cancelled. */
-typedef struct oneshot {
-    swarm__timer *t;
-    void (*cb)(void *payload);
-    void *payload;
-} oneshot;
-
-static void oneshot_fired(void *arg)
-{
-    oneshot *o = arg;
-    void (*cb)(void *) = o->cb;
-    void *payload = o->payload;
-    swarm__timer_free(o->t);
-    free(o);
-    cb(payload);
-}
-
 static int host_timer(void *ctx, int64_t ms, void (*cb)(void *payload), void *payload, void **token)
 {
     swarm__agent *a = ctx;
-    oneshot *o = calloc(1, sizeof *o);
-    if (o == NULL || (o->t = swarm__timer_new(a->timers, oneshot_fired, o)) == NULL) {
-        free(o);
-        return SWARM_ENOMEM;
-    }
-    o->cb = cb;
-    o->payload = payload;
-    swarm__timer_start(o->t, ms);
-    if (token)
-        *token = o;
-    return 0;
+    return swarm__oneshot(a->timers, ms, cb, payload, token);
 }
 
 static void host_cancel_timer(void *ctx, void *token)
 {
     (void)ctx;
-    oneshot *o = token;
-    if (o == NULL)
-        return;
-    swarm__timer_free(o->t);
-    free(o);
+    swarm__oneshot_cancel(token);
 }
 
 static int64_t host_now_ms(void *ctx)

@@ -235,46 +235,16 @@ static int host_post(void *ctx, void (*fn)(void *), void *arg)
     return 0;
 }
 
-typedef struct host_timer {
-    swarm__timer *t;
-    void (*cb)(void *);
-    void *payload;
-} host_timer;
-
-static void timer_fired(void *arg)
-{
-    host_timer *t = arg;
-    void (*cb)(void *) = t->cb;
-    void *payload = t->payload;
-    swarm__timer_free(t->t);
-    free(t);
-    cb(payload);
-}
-
 static int host_timer_start(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
 {
     host_ctx *h = ctx;
-    host_timer *t = calloc(1, sizeof *t);
-    if (t == NULL || (t->t = swarm__timer_new(h->eng->timers, timer_fired, t)) == NULL) {
-        free(t);
-        return SWARM_ENOMEM;
-    }
-    t->cb = cb;
-    t->payload = payload;
-    swarm__timer_start(t->t, ms);
-    if (token)
-        *token = t;
-    return 0;
+    return swarm__oneshot(h->eng->timers, ms, cb, payload, token);
 }
 
 static void host_timer_cancel(void *ctx, void *token)
 {
     (void)ctx;
-    host_timer *t = token;
-    if (t) {
-        swarm__timer_free(t->t);
-        free(t);
-    }
+    swarm__oneshot_cancel(token);
 }
 
 static void host_log(void *ctx, int level, const char *message)

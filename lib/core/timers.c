@@ -209,6 +209,46 @@ int swarm__timer_armed(const swarm__timer *t)
     return t && t->armed;
 }
 
+typedef struct oneshot {
+    swarm__timer *t;
+    void (*cb)(void *);
+    void *payload;
+} oneshot;
+
+static void oneshot_fired(void *arg)
+{
+    oneshot *o = arg;
+    void (*cb)(void *) = o->cb;
+    void *payload = o->payload;
+    swarm__timer_free(o->t);
+    free(o);
+    cb(payload);
+}
+
+int swarm__oneshot(swarm__timers *ts, int64_t ms, void (*cb)(void *payload), void *payload, void **token)
+{
+    oneshot *o = calloc(1, sizeof *o);
+    if (o == NULL || (o->t = swarm__timer_new(ts, oneshot_fired, o)) == NULL) {
+        free(o);
+        return SWARM_ENOMEM;
+    }
+    o->cb = cb;
+    o->payload = payload;
+    swarm__timer_start(o->t, ms);
+    if (token)
+        *token = o;
+    return 0;
+}
+
+void swarm__oneshot_cancel(void *token)
+{
+    oneshot *o = token;
+    if (o == NULL)
+        return;
+    swarm__timer_free(o->t);
+    free(o);
+}
+
 void swarm__timer_free(swarm__timer *t)
 {
     if (t == NULL)

@@ -37,4 +37,13 @@ void swarm__timer_stop(swarm__timer *t);
 int swarm__timer_armed(const swarm__timer *t);
 void swarm__timer_free(swarm__timer *t); /* NULL allowed */
 
+/*
+ * The one-shot timers backends ask their host for (runtime, transport):
+ * cb(payload) runs once after ms unless cancelled first; the timer frees
+ * itself. *token (may be NULL) is what swarm__oneshot_cancel takes.
+ * 0 or SWARM_ENOMEM.
+ */
+int swarm__oneshot(swarm__timers *ts, int64_t ms, void (*cb)(void *payload), void *payload, void **token);
+void swarm__oneshot_cancel(void *token); /* NULL allowed */
+
 #endif

@@ -374,6 +374,20 @@ static char *read_file(const char *path)
     return buf;
 }
 
+/* 1 if the directory has no entries (or does not exist). */
+static int dir_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    if (d)
+        closedir(d);
+    return n == 0;
+}
+
 static long long file_size(const char *path)
 {
     struct stat st;
@@ -796,7 +810,16 @@ static void test_runtime__process_env_dir_args(void)
     CHECK(f.b->log_path(f.b, "env") == NULL);
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/tasks/env", f.dir);
-    CHECK_INT(access(dir, F_OK), -1); /* remove deleted its files */
+    /* remove deletes its files: through the launcher, off the loop, so shortly after. */
+    long long end = test_now_ms() + DEADLINE_MS;
+    while (access(dir, F_OK) == 0 && test_now_ms() < end)
+        run_for(&f.h, 10);
+    CHECK_INT(access(dir, F_OK), -1);
+    char trash[4200];
+    snprintf(trash, sizeof trash, "%s/trash", f.dir);
+    while (test_now_ms() < end && !dir_empty(trash))
+        run_for(&f.h, 10);
+    CHECK(dir_empty(trash)); /* and the trash is emptied while the launcher is idle */
     fixture_close(&f);
     CHECK(no_children_left());
 }
@@ -1489,6 +1512,118 @@ static void test_runtime__process_launcher_killed(void)
     CHECK(no_children_left());
 }
 
+/*
+ * The node is SIGKILLed right after a burst of starts, with the launcher still working through them: the next open
+ * waits for those launches (launch.lock) and finds every task it took, each running exactly once.
+ */
+static void test_runtime__process_readopt_burst_after_sigkill(void)
+{
+    enum { BURST = 40 };
+    const char *dir = test_tmpdir();
+    char args[BURST][32];
+    for (int i = 0; i < BURST; i++)
+        unique_arg(args[i], sizeof args[i], 400 + i);
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    pid_t node = fork();
+    CHECK(node >= 0);
+    if (node == 0) {
+        close(p[0]);
+        rt_host h;
+        host_init(&h);
+        struct swarm_runtime_backend *b = NULL;
+        swarm__err e;
+        if (swarm__runtime_create("process", &b, &e) != 0 || b->open(b, &h.host, dir) != 0)
+            _exit(2);
+        int started = 0;
+        for (int i = 0; i < BURST; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "burst%02d", i);
+            started += start_json(b, task_with(id, json_pack("{s:[s,s]}", "Command", "sleep", args[i]))) == 0;
+        }
+        if (write(p[1], &started, sizeof started) != (ssize_t)sizeof started)
+            _exit(4);
+        for (;;)
+            pause(); /* until SIGKILL: no loop pass, no reply read */
+    }
+    close(p[1]);
+    int started = -1;
+    ssize_t n = read(p[0], &started, sizeof started);
+    close(p[0]);
+    kill(node, SIGKILL);
+    int status;
+    waitpid(node, &status, 0);
+    CHECK_INT(n, (ssize_t)sizeof started);
+    CHECK_INT(started, BURST);
+
+    fixture f;
+    fixture_open(&f, "process", dir);
+    char id[32];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(id, sizeof id, "burst%02d", i);
+        const report *r = wait_report(&f.h, id, "running", 0);
+        CHECK(r != NULL);
+        if (r && r->pid > 1 && n_seen_pids < (int)(sizeof seen_pids / sizeof seen_pids[0]))
+            seen_pids[n_seen_pids++] = r->pid;
+    }
+    CHECK_INT(list_count(f.b), BURST);
+    for (int i = 0; i < BURST; i++)
+        CHECK_INT(count_cmdline("sleep", args[i]), 1);
+    for (int i = 0; i < BURST; i++) {
+        snprintf(id, sizeof id, "burst%02d", i);
+        CHECK_INT(f.b->stop(f.b, id, 5000), 0);
+    }
+    for (int i = 0; i < BURST; i++) {
+        snprintf(id, sizeof id, "burst%02d", i);
+        CHECK(wait_report(&f.h, id, "shutdown", 0) != NULL);
+        CHECK_INT(f.b->remove(f.b, id), 0);
+    }
+    fixture_close(&f);
+    CHECK(no_children_left());
+}
+
+/* A task directory that is not ours is left alone, and the start is rejected with a clear reason. A removed ID can
+ * be started again at once (the removal goes first). */
+static void test_runtime__process_task_dir_taken(void)
+{
+    fixture f;
+    fixture_open(&f, "process", NULL);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tasks/taken", f.dir);
+    CHECK_INT(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/tasks/taken/mine", f.dir);
+    FILE *fp = fopen(path, "w");
+    fclose(fp);
+    const report *r = run_task(&f, "taken", json_pack("{s:[s]}", "Command", "true"));
+    CHECK(r != NULL);
+    CHECK_STR(r->state, "rejected");
+    CHECK_CONTAINS(r->err, "already exists");
+    CHECK(f.b->log_path(f.b, "taken") == NULL);
+    CHECK_INT(f.b->remove(f.b, "taken"), 0);
+    run_for(&f.h, 100);
+    CHECK_INT(access(path, F_OK), 0); /* not ours: untouched */
+
+    for (int round = 0; round < 3; round++) {
+        char text[32];
+        snprintf(text, sizeof text, "round %d", round);
+        int from = f.h.n_reports;
+        CHECK_INT(start_json(f.b, task_with("again", json_pack("{s:[s,s]}", "Command", "echo", text))), 0);
+        long long end = test_now_ms() + DEADLINE_MS;
+        while (!find_report(&f.h, "again", "complete", from) && !find_report(&f.h, "again", "rejected", from) &&
+               test_now_ms() < end)
+            event_base_loop(f.h.base, EVLOOP_ONCE);
+        CHECK(find_report(&f.h, "again", "complete", from) != NULL);
+        char *log = task_log(&f, "again");
+        char want[40];
+        snprintf(want, sizeof want, "%s\n", text);
+        CHECK_STR(log, want);
+        free(log);
+        CHECK_INT(f.b->remove(f.b, "again"), 0); /* and started again straight away */
+    }
+    fixture_close(&f);
+    CHECK(no_children_left());
+}
+
 /* stop(0) then close at once (an ephemeral node exiting): nothing keeps running, however far each start got. */
 static void test_runtime__process_kill_then_close(void)
 {
@@ -1573,6 +1708,8 @@ int main(int argc, char **argv)
         TEST(test_runtime__process_readopt),
         TEST(test_runtime__process_readopt_while_starting),
         TEST(test_runtime__process_readopt_after_sigkill),
+        TEST(test_runtime__process_readopt_burst_after_sigkill),
+        TEST(test_runtime__process_task_dir_taken),
         TEST(test_runtime__process_shim_killed),
         TEST(test_runtime__process_no_state_dir),
         TEST(test_runtime__process_many_starts),

@@ -90,46 +90,15 @@ static int host_post(void *ctx, void (*fn)(void *), void *arg)
     return 0;
 }
 
-typedef struct oneshot {
-    swarm__timer *t;
-    void (*cb)(void *);
-    void *payload;
-} oneshot;
-
-static void oneshot_fired(void *arg)
-{
-    oneshot *o = arg;
-    void (*cb)(void *) = o->cb;
-    void *payload = o->payload;
-    swarm__timer_free(o->t);
-    free(o);
-    cb(payload);
-}
-
 static int host_timer(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
 {
-    fixture *f = ((host_ctx *)ctx)->f;
-    oneshot *o = calloc(1, sizeof *o);
-    if (o == NULL || (o->t = swarm__timer_new(f->timers, oneshot_fired, o)) == NULL) {
-        free(o);
-        return SWARM_ENOMEM;
-    }
-    o->cb = cb;
-    o->payload = payload;
-    swarm__timer_start(o->t, ms);
-    if (token)
-        *token = o;
-    return 0;
+    return swarm__oneshot(((host_ctx *)ctx)->f->timers, ms, cb, payload, token);
 }
 
 static void host_cancel(void *ctx, void *token)
 {
     (void)ctx;
-    oneshot *o = token;
-    if (o) {
-        swarm__timer_free(o->t);
-        free(o);
-    }
+    swarm__oneshot_cancel(token);
 }
 
 static void host_log(void *ctx, int level, const char *message)

@@ -12,6 +12,25 @@
  * cannot take yet wait in a queue, flushed as replies come back. A launcher
  * that dies is replaced (or, failing that, the node forks shims itself).
  *
+ * No per-task file is made or deleted on the loop: each shim makes its task
+ * directory and state.json (they overlap across shims, where the loop would
+ * do them one by one, milliseconds each on a busy ext4), and a removal is a
+ * request to the launcher, which renames the directory into the trash and
+ * deletes it while idle. The loop only reads small files (the exit file, at
+ * a task's end) and writes "lost" when a shim vanished without one.
+ *
+ * Crash safety. A task's directory is made by its shim, which writes
+ * state.json (with its own pid) before it forks the task; a shim that dies
+ * before that leaves at most a directory without state.json and no task. The
+ * shim holds the state dir's launch.lock (inherited from the node through the
+ * launcher) until then, and open takes that lock before it scans: a node that
+ * restarts while its predecessor's launcher is still draining requests, or
+ * while shims are half-way, waits for them (bounded) and then sees every
+ * task whose start was taken, each with its state.json and shim pid. A
+ * directory without state.json found by such an open ran nothing and is
+ * deleted. Starts still queued in this node when it dies were never taken:
+ * nobody started them.
+ *
  * Status reports never happen inside a method: methods queue them and a host
  * timer delivers them, so callers are never re-entered.
  */
@@ -29,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,6 +69,7 @@
 #define RETRY_MS 5  /* the launcher's socket was full and no reply is due to flush it */
 #define CLOSE_WAIT_MS 3000   /* close: how long the launcher gets to take the last requests and exit */
 #define ADOPT_LAUNCH_MS 10000 /* re-adopted before its shim was known: how long its pid file may take */
+#define LOCK_WAIT_MS 10000    /* open: how long launches of a previous node may hold launch.lock */
 #define LAUNCH_ATTEMPTS 3     /* requests lost with a dead launcher are sent again this often */
 #define LAUNCHER_QUICK_MS 1000 /* a launcher dying this soon after its start counts as a quick death */
 #define LAUNCHER_QUICK_MAX 3   /* after this many quick deaths in a row, the node forks shims itself */
@@ -104,6 +125,8 @@ typedef struct ptask {
     int req_fd; /* the control pipe's write end, until sent */
     uint64_t seq;
     int launch_attempts;
+    int removal;                /* not a task: a removal request for the launcher (t->dir) */
+    int fail_stage, fail_err;   /* the shim's SWARM__SHIM_FAILED message */
 } ptask;
 
 struct process_backend {
@@ -111,6 +134,9 @@ struct process_backend {
     const swarm_runtime_host *host;
     char *state_dir;
     char *tasks_dir;
+    char *trash_dir; /* removed task directories, deleted by the launcher */
+    int lock_fd;     /* launch.lock, flock'ed (see the top of this file), or -1 */
+    int lock_timed_out; /* open could not get it: launches of another node may be under way */
     int own_state_dir; /* made by us (no state_dir given): removed by free */
     int cgroups;       /* cgroups v2 usable */
     ptask *tasks;
@@ -333,22 +359,36 @@ static void queue(ptask *t, unsigned what)
 
 /* ---- state on disk ---- */
 
-static void write_state(ptask *t)
+/* state.json as the node knows it; with_pids 0: without its closing brace (the shim adds its own pid). */
+static char *state_text(ptask *t, int with_pids)
 {
-    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i, s:I}", "ID", t->id, "ShimPID", (json_int_t)t->shim_pid,
-                          "ShimStart", (json_int_t)t->shim_start, "PID", (json_int_t)t->pid, "PIDStart",
-                          (json_int_t)t->pid_start, "StopSignal", t->stop_signal, "StopGraceMs",
+    json_t *o = json_pack("{s:s, s:i, s:I}", "ID", t->id, "StopSignal", t->stop_signal, "StopGraceMs",
                           (json_int_t)t->stop_grace_ms);
     if (o == NULL)
-        return;
+        return NULL;
     if (t->cgroup)
         json_object_set_new(o, "Cgroup", json_string(t->cgroup));
     if (t->limits)
         json_object_set_new(o, "Limits", json_string(t->limits));
-    char *text = swarm__json_dump_pretty(o);
+    if (with_pids) {
+        json_object_set_new(o, "ShimPID", json_integer(t->shim_pid));
+        json_object_set_new(o, "ShimStart", json_integer((json_int_t)t->shim_start));
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (text == NULL || swarm__file_write_atomic(t->state_path, text) != 0)
-        logf_(t->b, SWARM_LOG_WARN, "runtime process: task %s: cannot write %s: %s", t->id, t->state_path,
+    size_t n = text ? strlen(text) : 0;
+    if (!with_pids && n > 0 && text[n - 1] == '}')
+        text[n - 1] = '\0';
+    return text;
+}
+
+/* Close only: a task whose request never left the node is recorded on disk as ended unstarted. */
+static void write_unstarted(ptask *t, const char *exit_text)
+{
+    char *text = state_text(t, 1);
+    if (text == NULL || (mkdir(t->dir, 0700) != 0 && errno != EEXIST) ||
+        swarm__file_write_atomic(t->state_path, text) != 0 || swarm__file_write_atomic(t->exit_path, exit_text) != 0)
+        logf_(t->b, SWARM_LOG_WARN, "runtime process: task %s: cannot record it in %s: %s", t->id, t->dir,
               strerror(errno));
     free(text);
 }
@@ -405,7 +445,11 @@ static void apply_exit(ptask *t, const char *text)
     } else if (text && sscanf(text, "error %u %u", &a, &c) == 2) {
         t->state = P_REJECTED;
         t->exit_code = 0;
-        if ((int)a == SWARM__STAGE_EXEC && (c == ENOENT || c == EACCES))
+        if ((int)a == SWARM__STAGE_TASKDIR && c == EEXIST)
+            snprintf(t->err, sizeof t->err, "task directory %s already exists", t->dir);
+        else if ((int)a == SWARM__STAGE_TASKDIR)
+            snprintf(t->err, sizeof t->err, "creating the task directory %s: %s", t->dir, strerror((int)c));
+        else if ((int)a == SWARM__STAGE_EXEC && (c == ENOENT || c == EACCES))
             snprintf(t->err, sizeof t->err, "exec: %s", c == ENOENT ? "no such file or directory" : "permission denied");
         else
             snprintf(t->err, sizeof t->err, "starting the task: %s: %s", stage_name((int)a), strerror((int)c));
@@ -501,8 +545,7 @@ static void read_ctl(ptask *t)
         free(t->req);
         t->req = NULL;
         t->shim_pid = msg.shim_pid;
-        t->shim_start = swarm__proc_start_time(t->shim_pid);
-        write_state(t);
+        t->shim_start = swarm__proc_start_time(t->shim_pid); /* its state.json has it too */
         logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s: shim %d found after its launcher died", t->id,
               (int)t->shim_pid);
         if (watch_shim(t) != 0)
@@ -513,10 +556,16 @@ static void read_ctl(ptask *t)
         t->pid_start = msg.pid_start;
         t->state = P_RUNNING;
         t->pending |= R_RUNNING;
-        write_state(t);
         logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s running as pid %d", t->id, (int)t->pid);
         if (t->stop_requested)
             signal_task(t, t->stop_kill ? SIGKILL : t->stop_signal);
+    }
+    if (r == (ssize_t)sizeof msg && msg.kind == SWARM__SHIM_FAILED) {
+        /* Its outcome, without reading the exit file (there is none when the directory could not be made). */
+        t->fail_stage = msg.stage > 0 ? msg.stage : SWARM__STAGE_SHIM;
+        t->fail_err = msg.err;
+        if (msg.stage == SWARM__STAGE_TASKDIR)
+            t->on_disk = 0; /* not made, or not ours */
     }
     close_ctl(t); /* one message, or EOF */
     if (r == 0 && t->launch == L_LIMBO)
@@ -557,11 +606,17 @@ static void finish(ptask *t)
     if (t->pidfile_timer)
         h->cancel_timer(h->ctx, t->pidfile_timer);
     t->poll_timer = t->kill_timer = t->pidfile_timer = NULL;
-    char *text = swarm__file_read(t->exit_path);
-    apply_exit(t, text);
-    if (text == NULL)
-        swarm__file_write_atomic(t->exit_path, "lost\n");
-    free(text);
+    if (t->fail_stage) {
+        char text[64];
+        snprintf(text, sizeof text, "error %d %d\n", t->fail_stage, t->fail_err);
+        apply_exit(t, text);
+    } else {
+        char *text = t->on_disk ? swarm__file_read(t->exit_path) : NULL;
+        apply_exit(t, text);
+        if (text == NULL && t->on_disk)
+            swarm__file_write_atomic(t->exit_path, "lost\n"); /* rare: the shim vanished without a word */
+        free(text);
+    }
     logf_(t->b, SWARM_LOG_DEBUG, "runtime process: task %s %s%s%s", t->id, state_names[t->state],
           t->err[0] ? ": " : "", t->err);
     t->pending |= R_FINAL;
@@ -681,7 +736,6 @@ static void launched(ptask *t, pid_t shim, unsigned long long shim_start)
     launch_forget(t);
     t->shim_pid = shim;
     t->shim_start = shim_start ? shim_start : swarm__proc_start_time(shim);
-    write_state(t);
     if (t->ctl_fd >= 0 && b->host->watch_fd(b->host->ctx, t->ctl_fd, on_ctl, t, &t->ctl_token) != 0)
         t->ctl_token = NULL; /* the poll tick or the shim's exit reads it */
     if (watch_shim(t) != 0 && t->ctl_token == NULL)
@@ -699,20 +753,18 @@ static void launch_failed(ptask *t, const char *why)
         swarm__cgroup_remove(t->cgroup);
     free(t->cgroup);
     t->cgroup = NULL;
-    if (t->on_disk)
-        swarm__remove_tree(t->dir);
-    t->on_disk = 0;
+    t->on_disk = 0; /* no shim ran: no directory (a partial one from a killed shim goes at the next open) */
     t->state = P_REJECTED;
     logf_(t->b, SWARM_LOG_INFO, "runtime process: task %s rejected: %s", t->id, t->err);
     queue(t, R_FINAL);
 }
 
 /* Forks the shim from the node itself: the fallback when there is no launcher. 0 or -1 (errno). */
-static int fork_shim(const swarm__launch *l, int ctl_w, pid_t *out)
+static int fork_shim(const swarm__launch *l, int ctl_w, int lock_fd, pid_t *out)
 {
     pid_t shim = fork();
     if (shim == 0)
-        swarm__shim_run(l, ctl_w);
+        swarm__shim_run(l, ctl_w, lock_fd);
     if (shim < 0)
         return -1;
     *out = shim;
@@ -734,7 +786,7 @@ static void launch_direct(ptask *t)
         snprintf(why, sizeof why, "out of memory");
     else if (swarm__launch_decode(&l, &seq, t->req, t->req_len, ptrs, n_ptrs, groups, n_groups) != 0)
         snprintf(why, sizeof why, "runtime process: malformed launch request");
-    else if ((rc = fork_shim(&l, t->req_fd, &shim)) != 0)
+    else if ((rc = fork_shim(&l, t->req_fd, t->b->lock_fd, &shim)) != 0)
         snprintf(why, sizeof why, "fork: %s", strerror(errno));
     free(ptrs);
     free(groups);
@@ -747,9 +799,11 @@ static void launch_direct(ptask *t)
 static void launcher_lost(process_backend *b, const char *why);
 static void launcher_flush(process_backend *b);
 
-/* Sends t's request with its control pipe's write end. sendmsg's result. */
+/* Sends t's request with its control pipe's write end (a removal has none). sendmsg's result. */
 static ssize_t send_request(int fd, const ptask *t)
 {
+    if (t->req_fd < 0)
+        return send(fd, t->req, t->req_len, MSG_DONTWAIT | MSG_NOSIGNAL);
     union {
         struct cmsghdr align;
         char bytes[CMSG_SPACE(sizeof(int))];
@@ -770,6 +824,12 @@ static ssize_t send_request(int fd, const ptask *t)
     return sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* A removal done here, without the launcher (the fallback, and close). */
+static void removal_direct(ptask *t)
+{
+    swarm__remove_tree(t->dir);
+    task_free(t);
+}
 
 static void on_launcher_retry(void *payload)
 {
@@ -787,12 +847,16 @@ static void launcher_flush(process_backend *b)
         if (b->launcher_fd < 0) {
             fifo_remove(&b->sendq, &b->sendq_tail, t);
             t->launch = L_NONE;
-            launch_direct(t);
+            if (t->removal)
+                removal_direct(t);
+            else
+                launch_direct(t);
             continue;
         }
         if (send_request(b->launcher_fd, t) >= 0) {
             fifo_remove(&b->sendq, &b->sendq_tail, t);
-            close(t->req_fd); /* the launcher has its own copy now */
+            if (t->req_fd >= 0)
+                close(t->req_fd); /* the launcher has its own copy now */
             t->req_fd = -1;
             t->launch = L_SENT;
             fifo_push(&b->inflight, &b->inflight_tail, t);
@@ -808,7 +872,10 @@ static void launcher_flush(process_backend *b)
         if (errno == EMSGSIZE) {
             fifo_remove(&b->sendq, &b->sendq_tail, t);
             t->launch = L_NONE;
-            launch_direct(t);
+            if (t->removal)
+                removal_direct(t);
+            else
+                launch_direct(t);
             continue;
         }
         launcher_lost(b, strerror(errno));
@@ -823,7 +890,7 @@ static void launcher_start(process_backend *b)
     const swarm_runtime_host *h = b->host;
     pid_t pid;
     int fd;
-    if (swarm__launcher_spawn(&pid, &fd) != 0) {
+    if (swarm__launcher_spawn(b->trash_dir, b->lock_fd, &pid, &fd) != 0) {
         logf_(b, SWARM_LOG_WARN, "runtime process: cannot start the launcher (%s); the node forks shims itself",
               strerror(errno));
         return;
@@ -891,14 +958,29 @@ static void launcher_lost(process_backend *b, const char *why)
     pid_t pid = b->launcher_pid;
     launcher_drop(b);
     launcher_reap(b, mono_ms() + 100); /* its socket closed as it exited: it is a zombie, or about to be */
+    /* Removals it did not answer go again, first (the launcher guards against a newer task's directory). */
+    ptask *again = NULL, *again_tail = NULL;
     while (b->inflight) {
         ptask *t = b->inflight;
         fifo_remove(&b->inflight, &b->inflight_tail, t);
+        if (t->removal) {
+            t->seq = ++b->seq;
+            swarm__launch_set_seq(t->req, t->seq);
+            t->launch = L_QUEUED;
+            fifo_push(&again, &again_tail, t);
+            continue;
+        }
         t->launch = L_LIMBO;
         if (t->ctl_fd >= 0 && t->ctl_token == NULL && h->watch_fd(h->ctx, t->ctl_fd, on_ctl, t, &t->ctl_token) != 0) {
             t->ctl_token = NULL;
             logf_(b, SWARM_LOG_ERROR, "runtime process: task %s: cannot watch its control pipe", t->id);
         }
+    }
+    if (again) {
+        again_tail->launch_next = b->sendq;
+        if (b->sendq == NULL)
+            b->sendq_tail = again_tail;
+        b->sendq = again;
     }
     int quick = mono_ms() - b->launcher_started_ms < LAUNCHER_QUICK_MS;
     b->launcher_quick_deaths = quick ? b->launcher_quick_deaths + 1 : 0;
@@ -932,6 +1014,7 @@ static void relaunch(ptask *t)
     t->req_fd = ctl[1];
     t->seq = ++b->seq;
     swarm__launch_set_seq(t->req, t->seq);
+    swarm__launch_set_reuse_dir(t->req); /* a shim that died unheard may have made it */
     t->launch = L_QUEUED;
     logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s: launch request sent again", t->id);
     fifo_push(&b->sendq, &b->sendq_tail, t);
@@ -946,6 +1029,14 @@ static void on_reply(process_backend *b, const swarm__launch_reply *rep)
     if (t == NULL) {
         logf_(b, SWARM_LOG_WARN, "runtime process: launcher reply for an unknown request %llu",
               (unsigned long long)rep->seq);
+        return;
+    }
+    if (t->removal) {
+        fifo_remove(&b->inflight, &b->inflight_tail, t);
+        if (rep->err != 0)
+            logf_(b, SWARM_LOG_WARN, "runtime process: removing %s: %s", t->dir,
+                  rep->err == ESTALE ? "it belongs to a newer task now; left alone" : strerror(rep->err));
+        task_free(t);
         return;
     }
     if (rep->err != 0 || rep->shim_pid <= 0) {
@@ -1005,7 +1096,8 @@ static void launcher_shutdown(process_backend *b)
                 break;
             }
             fifo_remove(&b->sendq, &b->sendq_tail, t);
-            close(t->req_fd);
+            if (t->req_fd >= 0)
+                close(t->req_fd);
             t->req_fd = -1;
             t->launch = L_SENT;
             fifo_push(&b->inflight, &b->inflight_tail, t);
@@ -1042,14 +1134,15 @@ static void launcher_shutdown(process_backend *b)
                 continue;
             fifo_remove(&b->inflight, &b->inflight_tail, t);
             t->launch = L_NONE;
-            if (rep.err == 0 && rep.shim_pid > 0) {
-                t->shim_pid = rep.shim_pid;
+            if (t->removal) {
+                task_free(t);
+            } else if (rep.err == 0 && rep.shim_pid > 0) {
+                t->shim_pid = rep.shim_pid; /* its shim records itself in state.json */
                 t->shim_start = rep.shim_start;
-                write_state(t);
             } else {
                 char text[64];
                 snprintf(text, sizeof text, "error %d %d\n", SWARM__STAGE_SHIM, rep.err ? rep.err : EAGAIN);
-                swarm__file_write_atomic(t->exit_path, text);
+                write_unstarted(t, text);
             }
         }
         if (ended)
@@ -1058,13 +1151,29 @@ static void launcher_shutdown(process_backend *b)
     if (fd >= 0)
         close(fd);
     launcher_reap(b, deadline);
-    /* Never handed over: the next open finds them ended without having run. */
+    /* Never handed over: removals are done here; starts are recorded as ended without having run. */
     char text[64];
     snprintf(text, sizeof text, "error %d %d\n", SWARM__STAGE_SHIM, ECANCELED);
-    for (ptask *t = b->sendq; t; t = t->launch_next)
-        swarm__file_write_atomic(t->exit_path, text);
-    for (ptask *t = b->inflight; t; t = t->launch_next)
-        logf_(b, SWARM_LOG_WARN, "runtime process: closing before the launcher answered for task %s", t->id);
+    while (b->sendq) {
+        ptask *t = b->sendq;
+        fifo_remove(&b->sendq, &b->sendq_tail, t);
+        t->launch = L_NONE;
+        if (t->removal)
+            removal_direct(t);
+        else
+            write_unstarted(t, text);
+    }
+    while (b->inflight) {
+        ptask *t = b->inflight;
+        fifo_remove(&b->inflight, &b->inflight_tail, t);
+        t->launch = L_NONE;
+        if (t->removal) {
+            logf_(b, SWARM_LOG_WARN, "runtime process: closing before the launcher removed %s", t->dir);
+            task_free(t);
+        } else {
+            logf_(b, SWARM_LOG_WARN, "runtime process: closing before the launcher answered for task %s", t->id);
+        }
+    }
 }
 
 /* ---- methods ---- */
@@ -1095,22 +1204,11 @@ static int process_start(struct swarm_runtime_backend *base, const char *task_js
         return swarm__error_nomem();
     }
     swarm__process_spec spec;
-    int rc = 0;
     int ctl[2] = {-1, -1};
     if (swarm__process_spec_build(&spec, task, t->err, sizeof t->err) != 0)
         goto reject;
     t->stop_signal = spec.stop_signal;
     t->stop_grace_ms = spec.stop_grace_ms;
-
-    if (mkdir(t->dir, 0700) != 0) {
-        if (errno == EEXIST) {
-            rc = swarm__error_set(SWARM_EEXISTS, "task directory %s already exists", t->dir);
-            goto fail;
-        }
-        snprintf(t->err, sizeof t->err, "mkdir %s: %s", t->dir, strerror(errno));
-        goto reject;
-    }
-    t->on_disk = 1;
 
     /* Limits: a cgroup when cgroups v2 is there to use, rlimits otherwise. */
     if (spec.memory_bytes > 0 || spec.nano_cpus > 0) {
@@ -1144,15 +1242,20 @@ static int process_start(struct swarm_runtime_backend *base, const char *task_js
     l->exit_tmp_path = path_join(t->dir, "exit.tmp");
     l->pid_path = strdup(t->pid_path);
     l->pid_tmp_path = path_join(t->dir, "pid.tmp");
-    if (!l->log_path || !l->log_old_path || !l->exit_path || !l->exit_tmp_path || !l->pid_path || !l->pid_tmp_path)
+    l->task_dir = strdup(t->dir);
+    l->state_path = strdup(t->state_path);
+    l->state_tmp_path = path_join(t->dir, "state.json.tmp");
+    l->state_head = state_text(t, 0); /* the shim writes state.json, with its pid, before it forks the task */
+    if (!l->log_path || !l->log_old_path || !l->exit_path || !l->exit_tmp_path || !l->pid_path || !l->pid_tmp_path ||
+        !l->task_dir || !l->state_path || !l->state_tmp_path || !l->state_head)
         goto nomem;
 
-    write_state(t); /* before the shim exists: a node that dies from here on finds the directory explained */
     if (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(t->err, sizeof t->err, "pipe: %s", strerror(errno));
         goto reject_cleanup;
     }
     t->ctl_fd = ctl[0];
+    t->on_disk = 1; /* its shim makes the directory (or says it could not) */
     t->state = P_STARTING;
     t->next = b->tasks;
     b->tasks = t;
@@ -1166,7 +1269,7 @@ static int process_start(struct swarm_runtime_backend *base, const char *task_js
         launcher_flush(b);
     } else {
         pid_t shim;
-        int rc_fork = fork_shim(l, ctl[1], &shim);
+        int rc_fork = fork_shim(l, ctl[1], b->lock_fd, &shim);
         int e = errno;
         close(ctl[1]);
         if (rc_fork == 0) {
@@ -1192,8 +1295,6 @@ reject_cleanup:
         swarm__cgroup_remove(t->cgroup);
     free(t->cgroup);
     t->cgroup = NULL;
-    swarm__remove_tree(t->dir);
-    t->on_disk = 0;
 reject:
     /* Could not start at all: "rejected", reported from the loop like any other state. */
     swarm__process_spec_free(&spec);
@@ -1204,11 +1305,6 @@ reject:
     logf_(b, SWARM_LOG_INFO, "runtime process: task %s rejected: %s", t->id, t->err);
     queue(t, R_FINAL);
     return 0;
-fail:
-    swarm__process_spec_free(&spec);
-    json_decref(task);
-    task_free(t);
-    return rc;
 }
 
 static int process_stop(struct swarm_runtime_backend *base, const char *task_id, int64_t grace_ms)
@@ -1232,7 +1328,7 @@ static int process_stop(struct swarm_runtime_backend *base, const char *task_id,
         /* Its request has not left the node: it will never run. */
         launch_forget(t);
         close_ctl(t);
-        swarm__file_write_atomic(t->exit_path, "cancelled\n");
+        t->on_disk = 0; /* no shim made its directory */
         apply_exit(t, "cancelled\n");
         logf_(b, SWARM_LOG_DEBUG, "runtime process: task %s stopped before it was launched", t->id);
         queue(t, R_FINAL);
@@ -1278,11 +1374,24 @@ static int process_remove(struct swarm_runtime_backend *base, const char *task_i
     if (!is_final(t->state))
         return swarm__error_set(SWARM_EBUSY, "task %s is still running", task_id);
     unlink_task(t);
-    if (t->on_disk)
-        swarm__remove_tree(t->dir);
     if (t->cgroup)
         swarm__cgroup_remove(t->cgroup);
-    task_free(t);
+    if (!t->on_disk) {
+        task_free(t);
+        return 0;
+    }
+    /* The directory goes through the launcher (behind the requests before it: a new start of this ID comes after). */
+    task_release(t);
+    t->removal = 1;
+    if ((b->launcher_fd >= 0 || b->sendq) &&
+        swarm__remove_encode(&t->req, &t->req_len, t->dir, t->id, t->shim_pid, b->seq + 1) == 0) {
+        t->seq = ++b->seq;
+        t->launch = L_QUEUED;
+        fifo_push(&b->sendq, &b->sendq_tail, t);
+        launcher_flush(b);
+        return 0;
+    }
+    removal_direct(t);
     return 0;
 }
 
@@ -1345,7 +1454,6 @@ static void on_pidfile_timer(void *payload)
         return;
     }
     t->state = P_RUNNING;
-    write_state(t);
     if (t->stop_requested)
         signal_task(t, t->stop_kill ? SIGKILL : t->stop_signal);
     t->pending |= R_RUNNING;
@@ -1363,9 +1471,14 @@ static void adopt(process_backend *b, const char *id)
     json_t *st = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     if (st == NULL) {
-        /* state.json is written before the shim is forked: without it nothing ever ran. */
-        logf_(b, SWARM_LOG_WARN, "runtime process: removing %s: no readable state.json", t->dir);
-        swarm__remove_tree(t->dir);
+        /* The shim writes state.json before it forks the task, holding launch.lock meanwhile: without it nothing
+         * ever ran. Unless open could not get the lock: then a shim may be writing it right now. */
+        if (b->lock_timed_out) {
+            logf_(b, SWARM_LOG_WARN, "runtime process: %s has no readable state.json (yet?); left alone", t->dir);
+        } else {
+            logf_(b, SWARM_LOG_WARN, "runtime process: removing %s: no readable state.json", t->dir);
+            swarm__remove_tree(t->dir);
+        }
         task_free(t);
         return;
     }
@@ -1471,7 +1584,10 @@ static void process_close(struct swarm_runtime_backend *base)
         launcher_shutdown(b);
         kill_unnamed(b, deadline);
     }
-    b->sendq = b->sendq_tail = b->inflight = b->inflight_tail = NULL;
+    b->sendq = b->sendq_tail = b->inflight = b->inflight_tail = NULL; /* emptied by launcher_shutdown */
+    if (b->lock_fd >= 0)
+        close(b->lock_fd); /* the lock stays held while a shim still writes its state.json */
+    b->lock_fd = -1;
     while (b->tasks) {
         ptask *t = b->tasks;
         b->tasks = t->next;
@@ -1480,6 +1596,41 @@ static void process_close(struct swarm_runtime_backend *base)
         task_free(t);
     }
     b->host = NULL;
+}
+
+/*
+ * Takes <state_dir>/launch.lock (exclusive flock on a description that the
+ * launcher and each shim inherit until its state.json is written): waits,
+ * bounded, while launches of a previous node are still under way.
+ */
+static void lock_launches(process_backend *b)
+{
+    b->lock_timed_out = 0;
+    char *path = path_join(b->state_dir, "launch.lock");
+    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (fd < 0) {
+        logf_(b, SWARM_LOG_WARN, "runtime process: cannot open %s: %s", path ? path : "launch.lock", strerror(errno));
+        free(path);
+        b->lock_fd = -1;
+        return;
+    }
+    int64_t start = mono_ms();
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK || mono_ms() - start >= LOCK_WAIT_MS) {
+            logf_(b, SWARM_LOG_WARN, "runtime process: %s: %s; going on without it", path,
+                  errno == EWOULDBLOCK ? "still held (another node on this state dir?)" : strerror(errno));
+            b->lock_timed_out = 1;
+            break;
+        }
+        poll(NULL, 0, 2);
+    }
+    if (mono_ms() - start > 50)
+        logf_(b, SWARM_LOG_INFO, "runtime process: waited %lld ms for launches under way",
+              (long long)(mono_ms() - start));
+    free(path);
+    b->lock_fd = fd;
 }
 
 static int process_open(struct swarm_runtime_backend *base, const swarm_runtime_host *host, const char *state_dir)
@@ -1495,7 +1646,8 @@ static int process_open(struct swarm_runtime_backend *base, const swarm_runtime_
             swarm__remove_tree(b->state_dir);
         free(b->state_dir);
         free(b->tasks_dir);
-        b->state_dir = b->tasks_dir = NULL;
+        free(b->trash_dir);
+        b->state_dir = b->tasks_dir = b->trash_dir = NULL;
         b->own_state_dir = 0;
         if (state_dir) {
             b->state_dir = strdup(state_dir);
@@ -1507,16 +1659,25 @@ static int process_open(struct swarm_runtime_backend *base, const swarm_runtime_
             b->state_dir = strdup(tmpl);
             b->own_state_dir = 1;
         }
-        if (b->state_dir)
+        if (b->state_dir) {
             b->tasks_dir = path_join(b->state_dir, "tasks");
-        if (b->tasks_dir == NULL)
+            b->trash_dir = path_join(b->state_dir, "trash");
+        }
+        if (b->tasks_dir == NULL || b->trash_dir == NULL)
             return swarm__error_nomem();
     }
     if (swarm__mkdir_p(b->tasks_dir, 0700) != 0)
         return swarm__error_set(SWARM_EIO, "runtime \"process\": mkdir %s: %s", b->tasks_dir, strerror(errno));
+    if (mkdir(b->trash_dir, 0700) != 0 && errno != EEXIST)
+        return swarm__error_set(SWARM_EIO, "runtime \"process\": mkdir %s: %s", b->trash_dir, strerror(errno));
+    lock_launches(b); /* before the scan: launches of a previous node finish first */
     DIR *d = opendir(b->tasks_dir);
-    if (d == NULL)
-        return swarm__error_set(SWARM_EIO, "runtime \"process\": opendir %s: %s", b->tasks_dir, strerror(errno));
+    if (d == NULL) {
+        int e = errno;
+        close(b->lock_fd);
+        b->lock_fd = -1;
+        return swarm__error_set(SWARM_EIO, "runtime \"process\": opendir %s: %s", b->tasks_dir, strerror(e));
+    }
     b->host = host;
     launcher_start(b); /* first: the node is as small now as it will ever be */
     b->cgroups = swarm__cgroup_usable();
@@ -1549,6 +1710,7 @@ static void process_free(struct swarm_runtime_backend *base)
         swarm__remove_tree(b->state_dir);
     free(b->state_dir);
     free(b->tasks_dir);
+    free(b->trash_dir);
     free(b);
 }
 
@@ -1570,6 +1732,7 @@ int swarm__runtime_process_new(struct swarm_runtime_backend **out)
     b->base.close = process_close;
     b->base.free = process_free;
     b->launcher_fd = -1;
+    b->lock_fd = -1;
     *out = &b->base;
     return 0;
 }

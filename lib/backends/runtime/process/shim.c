@@ -4,8 +4,9 @@
  * itself, so they use async-signal-safe calls only: no malloc, no stdio, no
  * locks. Everything they need was prepared by the node (swarm__launch).
  *
- * The shim leaves the node's session, forks the task into its own process
- * group, relays the task's output into the bounded log, waits for it, kills
+ * The shim leaves the node's session, makes the task directory and writes
+ * state.json (naming itself: a restarted node finds it from there), forks the
+ * task into its own process group, relays the task's output into the bounded log, waits for it, kills
  * what is left of its process group, writes the exit file atomically and
  * exits. It outlives the node, which re-adopts it after a restart by pid.
  */
@@ -72,15 +73,22 @@ static int write_all(int fd, const char *buf, size_t n)
     return 0;
 }
 
-static void write_file_atomic(const char *tmp, const char *path, const char *text, size_t n)
+/* tmp + rename; fsync'ed first when sync (the exit file: the last word on the task). 0 or -1 (errno). */
+static int write_file_atomic(const char *tmp, const char *path, const char *text, size_t n, int sync)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return;
-    int ok = write_all(fd, text, n) == 0 && fsync(fd) == 0;
+        return -1;
+    int ok = write_all(fd, text, n) == 0 && (!sync || fsync(fd) == 0);
+    int e = errno;
     close(fd);
+    if (ok && rename(tmp, path) == 0)
+        return 0;
     if (ok)
-        rename(tmp, path);
+        e = errno;
+    unlink(tmp);
+    errno = e;
+    return -1;
 }
 
 unsigned long long swarm__proc_start_time(pid_t pid)
@@ -257,7 +265,7 @@ static void write_exit(const swarm__launch *l, const char *word, unsigned long l
         n += put_u(text + n, b);
     }
     text[n++] = '\n';
-    write_file_atomic(l->exit_tmp_path, l->exit_path, text, n);
+    write_file_atomic(l->exit_tmp_path, l->exit_path, text, n, 1);
 }
 
 /* Empties the SIGCHLD signalfd (it only says "look again"). */
@@ -283,7 +291,46 @@ static int reap_strays(pid_t task)
     }
 }
 
-_Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd)
+/* The task directory could not be made: nothing of this task is on disk (or what is there is not ours). */
+static _Noreturn void taskdir_failed(int ctl_fd, swarm__shim_msg *msg, int err)
+{
+    msg->kind = SWARM__SHIM_FAILED;
+    msg->stage = SWARM__STAGE_TASKDIR;
+    msg->err = err;
+    write_all(ctl_fd, (const char *)msg, sizeof *msg);
+    _exit(0);
+}
+
+/* Makes the task directory and its state.json (head + our pid and start time); 0 or an errno. */
+static int make_taskdir(const swarm__launch *l)
+{
+    int made = mkdir(l->task_dir, 0700) == 0;
+    if (!made && !(errno == EEXIST && l->reuse_dir))
+        return errno;
+    char text[8192];
+    size_t head = strlen(l->state_head);
+    if (head + 128 > sizeof text) {
+        if (made)
+            rmdir(l->task_dir);
+        return ENAMETOOLONG;
+    }
+    memcpy(text, l->state_head, head);
+    size_t n = head;
+    n += put_s(text + n, ",\"ShimPID\":");
+    n += put_u(text + n, (unsigned long long)getpid());
+    n += put_s(text + n, ",\"ShimStart\":");
+    n += put_u(text + n, swarm__proc_start_time(getpid()));
+    n += put_s(text + n, "}\n");
+    if (write_file_atomic(l->state_tmp_path, l->state_path, text, n, 0) != 0) {
+        int e = errno;
+        if (made)
+            rmdir(l->task_dir);
+        return e;
+    }
+    return 0;
+}
+
+_Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd, int lock_fd)
 {
     struct sigaction ign;
     memset(&ign, 0, sizeof ign);
@@ -293,23 +340,34 @@ _Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd)
     setsid(); /* out of the node's session and process group: signals to those spare us */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
-    /* Keep only the control pipe (as fd 3): the node's sockets and files must not outlive it here. */
-    if (ctl_fd != 3 && dup2(ctl_fd, 3) < 0)
+    /*
+     * Keep only the control pipe (as fd 3) and the launch lock (as fd 4, until
+     * state.json is written): the node's sockets and files must not outlive it here.
+     */
+    int c = fcntl(ctl_fd, F_DUPFD, 10);
+    int k = lock_fd >= 0 ? fcntl(lock_fd, F_DUPFD, 10) : -1;
+    if (c < 0 || dup2(c, 3) < 0)
         _exit(1);
     ctl_fd = 3;
-    close_from(4, l->max_fd);
+    lock_fd = k >= 0 && dup2(k, 4) >= 0 ? 4 : -1;
+    close_from(lock_fd >= 0 ? 5 : 4, l->max_fd);
     int nul = open("/dev/null", O_RDWR);
     if (nul >= 0) {
         dup2(nul, 0);
         dup2(nul, 1);
         dup2(nul, 2);
-        if (nul > 3)
+        if (nul > 3 && nul != lock_fd)
             close(nul);
     }
 
     swarm__shim_msg msg;
     memset(&msg, 0, sizeof msg);
     msg.shim_pid = (int)getpid();
+    int dir_err = make_taskdir(l);
+    if (lock_fd >= 0)
+        close(lock_fd); /* a node that opens now finds our state.json (or no directory at all) */
+    if (dir_err != 0)
+        taskdir_failed(ctl_fd, &msg, dir_err);
     log_sink sink = {l, -1, 0};
     sink.fd = open(l->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     struct stat st;
@@ -386,7 +444,7 @@ _Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd)
         text[n++] = ' ';
         n += put_u(text + n, msg.pid_start);
         text[n++] = '\n';
-        write_file_atomic(l->pid_tmp_path, l->pid_path, text, n);
+        write_file_atomic(l->pid_tmp_path, l->pid_path, text, n, 0);
     }
     write_all(ctl_fd, (const char *)&msg, sizeof msg);
     close(ctl_fd);
