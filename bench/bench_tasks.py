@@ -60,8 +60,12 @@ def main():
     for n in args.sizes:
         tmp = tempfile.mkdtemp(prefix="swarm-bench-")
         sock = os.path.join(tmp, "swarmd.sock")
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
         proc = subprocess.Popen([args.swarmd, "--state-dir", os.path.join(tmp, "node"), "--runtime", args.runtime, "--listen-addr",
-                                 "127.0.0.1:2377", "--control-socket", sock],
+                                 "127.0.0.1:%d" % port, "--control-socket", sock],
                                 stderr=subprocess.DEVNULL)
         try:
             if not wait_for(lambda: os.path.exists(sock), 20):

@@ -581,6 +581,24 @@ static int make_pki(swarm__engine *eng, json_t *cluster, int64_t cert_lifetime, 
     return rc;
 }
 
+/* An advertised address without a port takes the listen port (as Docker does). */
+static char *advertise_with_listen_port(const char *advertise, const char *listen)
+{
+    char *full = swarm__with_port(advertise);
+    const char *port = listen ? strrchr(listen, ':') : NULL;
+    int explicit_port = strchr(advertise, ':') && (advertise[0] != '[' || strstr(advertise, "]:"));
+    if (full && port && !explicit_port) {
+        char *colon = strrchr(full, ':');
+        *colon = '\0';
+        char *out = NULL;
+        if (asprintf(&out, "%s%s", full, port) < 0)
+            out = NULL;
+        free(full);
+        return out;
+    }
+    return full;
+}
+
 void swarm__swarm_init(swarm__engine *eng, const json_t *req, rpc_call *call)
 {
     swarm__err e;
@@ -628,8 +646,8 @@ void swarm__swarm_init(swarm__engine *eng, const json_t *req, rpc_call *call)
             eng->listen_addr = l;
         }
     }
-    char *adv = advertise && advertise[0] ? swarm__with_port(advertise)
-                : eng->advertise_addr         ? strdup(eng->advertise_addr)
+    char *adv = advertise && advertise[0] ? advertise_with_listen_port(advertise, eng->listen_addr)
+                : eng->advertise_addr         ? advertise_with_listen_port(eng->advertise_addr, eng->listen_addr)
                                               : swarm__default_advertise(eng->listen_addr);
     if (adv == NULL) {
         json_decref(spec);

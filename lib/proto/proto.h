@@ -37,6 +37,8 @@ enum {
     SWARM__MSG_STATUS = 12,
     SWARM__MSG_ASSIGN = 13,
     SWARM__MSG_CONTROL = 20,
+    /* Raft (managers only): one-way, a compact little-endian binary body (lib/raft/io.c). */
+    SWARM__MSG_RAFT = 30,
 };
 
 /* Sends a JSON body one way / as a response. 0 or the transport's error. */

@@ -900,3 +900,239 @@ void swarm__store_deliver(swarm__store *s)
         }
     }
 }
+
+/* ---------------------------------------------------------------- whole-store dump / restore */
+
+#define DUMP_MAGIC "SWST"
+#define DUMP_VERSION 1u
+#define DUMP_TABLES_MAX (2 * SWARM__KIND_COUNT + 3)
+
+/* Every table the engine writes, except "meta". */
+static size_t dump_tables(char names[DUMP_TABLES_MAX][32])
+{
+    size_t n = 0;
+    for (int k = 0; k < SWARM__KIND_COUNT; k++) {
+        snprintf(names[n++], 32, "%s", swarm__kind_name((swarm__kind)k));
+        if (has_name_index((swarm__kind)k))
+            name_table(names[n++], 32, (swarm__kind)k);
+    }
+    for (int i = 0; i < 3; i++)
+        snprintf(names[n++], 32, "%s", task_index_tables[i]);
+    return n;
+}
+
+typedef struct dump_buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+    const char *table;
+} dump_buf;
+
+static void dump_put(dump_buf *d, const void *p, size_t n)
+{
+    if (d->failed)
+        return;
+    if (d->len + n > d->cap) {
+        size_t cap = d->cap ? d->cap : 4096;
+        while (cap < d->len + n)
+            cap *= 2;
+        char *grown = realloc(d->data, cap);
+        if (grown == NULL) {
+            d->failed = 1;
+            return;
+        }
+        d->data = grown;
+        d->cap = cap;
+    }
+    memcpy(d->data + d->len, p, n);
+    d->len += n;
+}
+
+static void dump_u32(dump_buf *d, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    dump_put(d, b, 4);
+}
+
+static void dump_u64(dump_buf *d, uint64_t v)
+{
+    dump_u32(d, (uint32_t)v);
+    dump_u32(d, (uint32_t)(v >> 32));
+}
+
+static int dump_record(const void *key, size_t key_len, const void *value, size_t value_len, void *payload)
+{
+    dump_buf *d = payload;
+    size_t tl = strlen(d->table);
+    dump_u32(d, (uint32_t)tl);
+    dump_put(d, d->table, tl);
+    dump_u32(d, (uint32_t)key_len);
+    dump_put(d, key, key_len);
+    dump_u32(d, (uint32_t)value_len);
+    dump_put(d, value, value_len);
+    return d->failed;
+}
+
+int swarm__store_dump(swarm__store *s, char **out, size_t *len, swarm__err *e)
+{
+    if (s->n_snaps > 0)
+        return swarm__err_set(e, SWARM_EBUSY, "store: cannot dump while a read snapshot is open");
+    char names[DUMP_TABLES_MAX][32];
+    size_t n = dump_tables(names);
+    dump_buf d = {NULL, 0, 0, 0, NULL};
+    dump_put(&d, DUMP_MAGIC, 4);
+    dump_u32(&d, DUMP_VERSION);
+    dump_u64(&d, s->index);
+    swarm_store_txn *t;
+    int rc = s->b->begin(s->b, 0, &t);
+    if (rc != 0) {
+        free(d.data);
+        return backend_err(e, rc, "begin a read");
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        d.table = names[i];
+        rc = s->b->scan(t, names[i], NULL, 0, dump_record, &d);
+    }
+    s->b->abort(t);
+    if (rc == 0 && d.failed)
+        rc = swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    else if (rc != 0)
+        rc = backend_err(e, rc, "dump");
+    if (rc != 0) {
+        free(d.data);
+        return rc;
+    }
+    *out = d.data;
+    *len = d.len;
+    return 0;
+}
+
+typedef struct dump_reader {
+    const unsigned char *p;
+    size_t left;
+} dump_reader;
+
+static int read_u32(dump_reader *r, uint32_t *v)
+{
+    if (r->left < 4)
+        return -1;
+    *v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+    r->p += 4;
+    r->left -= 4;
+    return 0;
+}
+
+static int read_chunk(dump_reader *r, const unsigned char **p, uint32_t *n)
+{
+    if (read_u32(r, n) != 0 || r->left < *n)
+        return -1;
+    *p = r->p;
+    r->p += *n;
+    r->left -= *n;
+    return 0;
+}
+
+typedef struct key_list {
+    char **keys;
+    size_t *lens;
+    size_t n, cap;
+    int failed;
+} key_list;
+
+static int collect_key(const void *key, size_t key_len, const void *value, size_t value_len, void *payload)
+{
+    (void)value;
+    (void)value_len;
+    key_list *l = payload;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **k = realloc(l->keys, cap * sizeof *k);
+        if (k != NULL)
+            l->keys = k;
+        size_t *ln = realloc(l->lens, cap * sizeof *ln);
+        if (ln != NULL)
+            l->lens = ln;
+        if (k == NULL || ln == NULL)
+            return l->failed = 1;
+        l->cap = cap;
+    }
+    char *copy = malloc(key_len ? key_len : 1);
+    if (copy == NULL)
+        return l->failed = 1;
+    memcpy(copy, key, key_len);
+    l->keys[l->n] = copy;
+    l->lens[l->n++] = key_len;
+    return 0;
+}
+
+static void free_keys(key_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->keys[i]);
+    free(l->keys);
+    free(l->lens);
+}
+
+int swarm__store_restore(swarm__store *s, const void *buf, size_t len, uint64_t index, swarm__err *e)
+{
+    if (s->n_snaps > 0)
+        return swarm__err_set(e, SWARM_EBUSY, "store: cannot restore while a read snapshot is open");
+    char names[DUMP_TABLES_MAX][32];
+    size_t n = dump_tables(names);
+    dump_reader r = {buf, len};
+    uint32_t version, lo, hi;
+    if (len < 4 || memcmp(buf, DUMP_MAGIC, 4) != 0)
+        return swarm__err_set(e, SWARM_EINVALID, "store: not a store dump");
+    r.p += 4;
+    r.left -= 4;
+    if (read_u32(&r, &version) != 0 || version != DUMP_VERSION || read_u32(&r, &lo) != 0 || read_u32(&r, &hi) != 0)
+        return swarm__err_set(e, SWARM_EINVALID, "store: unsupported store dump");
+    if (index == 0)
+        index = (uint64_t)hi << 32 | lo;
+    /* Check the records before touching anything. */
+    for (dump_reader c = r; c.left > 0;) {
+        const unsigned char *p;
+        uint32_t tl, kl, vl;
+        if (read_chunk(&c, &p, &tl) != 0 || tl == 0 || tl >= 32 || read_chunk(&c, &p, &kl) != 0 ||
+            read_chunk(&c, &p, &vl) != 0)
+            return swarm__err_set(e, SWARM_EINVALID, "store: malformed store dump");
+    }
+    swarm_store_txn *t;
+    int rc = s->b->begin(s->b, 1, &t);
+    if (rc != 0)
+        return backend_err(e, rc, "begin a write");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        key_list l = {NULL, NULL, 0, 0, 0};
+        rc = s->b->scan(t, names[i], NULL, 0, collect_key, &l);
+        if (rc == 0 && l.failed)
+            rc = SWARM_ENOMEM;
+        for (size_t k = 0; rc == 0 && k < l.n; k++)
+            rc = s->b->del(t, names[i], l.keys[k], l.lens[k]);
+        free_keys(&l);
+    }
+    while (rc == 0 && r.left > 0) {
+        const unsigned char *tp, *kp, *vp;
+        uint32_t tl, kl, vl;
+        char table[32];
+        read_chunk(&r, &tp, &tl);
+        read_chunk(&r, &kp, &kl);
+        read_chunk(&r, &vp, &vl);
+        memcpy(table, tp, tl);
+        table[tl] = '\0';
+        rc = s->b->put(t, table, kp, kl, vp, vl);
+    }
+    if (rc == 0)
+        rc = write_index(s, t, index, e);
+    else
+        rc = backend_err(e, rc, "restore");
+    if (rc != 0) {
+        s->b->abort(t);
+        return rc;
+    }
+    if ((rc = s->b->commit(t)) != 0)
+        return backend_err(e, rc, "commit");
+    drop_queue(s);
+    s->index = index;
+    return 0;
+}

@@ -196,4 +196,24 @@ void swarm__store_deliver(swarm__store *s);
  *   out may be NULL (the watch then lives until close).
  */
 
+/* ---------------------------------------------------------------- whole-store dump (Raft snapshots) */
+
+/*
+ * Serialises every table of the store (objects and indexes, not "meta") into
+ * *out (malloc'd, the caller frees it), *len bytes. The format is private to
+ * this engine: "SWST" u32le version 1, u64le store index, then records
+ * (u32le table length, table, u32le key length, key, u32le value length,
+ * value). Fails with SWARM_EBUSY while a read snapshot is open.
+ */
+int swarm__store_dump(swarm__store *s, char **out, size_t *len, swarm__err *e);
+
+/*
+ * Replaces the whole content of the store with a dump, in one write
+ * transaction, and sets the applied index to `index` (0: the index recorded
+ * in the dump). Queued watch events are dropped and none are made: watchers
+ * must resync after a restore. SWARM_EINVALID for a malformed dump (nothing
+ * changed), SWARM_EBUSY while a read snapshot is open, or a backend error.
+ */
+int swarm__store_restore(swarm__store *s, const void *buf, size_t len, uint64_t index, swarm__err *e);
+
 #endif

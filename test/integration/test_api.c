@@ -12,7 +12,8 @@ static char options[512];
 static swarm_cluster_t *open_node(const char *dir)
 {
     snprintf(options, sizeof options,
-             "{\"StateDir\": \"%s\", \"ListenAddr\": \"127.0.0.1:2377\", \"Runtime\": \"fake\"}", dir);
+             "{\"StateDir\": \"%s\", \"ListenAddr\": \"127.0.0.1:%d\", \"Runtime\": \"fake\"}", dir,
+             test_free_port());
     swarm_cluster_t *c = NULL;
     CHECK_INT(swarm_cluster_open(&c, options), 0);
     return c;
@@ -73,7 +74,11 @@ static void test_open__same_dir_twice_is_busy(void)
 static void test_open__memory_store(void)
 {
     swarm_cluster_t *c = NULL;
-    CHECK_INT(swarm_cluster_open(&c, "{\"Store\": \"memory\", \"Hostname\": \"mem1\", \"Runtime\": \"fake\"}"), 0);
+    char opts[256];
+    snprintf(opts, sizeof opts,
+             "{\"Store\": \"memory\", \"Hostname\": \"mem1\", \"Runtime\": \"fake\", \"ListenAddr\": \"127.0.0.1:%d\"}",
+             test_free_port());
+    CHECK_INT(swarm_cluster_open(&c, opts), 0);
     CHECK_INT(swarm_cluster_init(c, NULL), 0);
     CHECK_INT(swarm_service_create(c, WEB, NULL), 0);
     CHECK_INT(count_services(c, NULL), 1);
@@ -130,7 +135,7 @@ static void test_swarm__init_once(void)
     CHECK_STR(swarm_node_availability(nodes[0]), "active");
     CHECK(swarm_node_is_leader(nodes[0]));
     json = swarm_node_json(nodes[0]);
-    CHECK_CONTAINS(json, "\"Addr\": \"127.0.0.1:2377\"");
+    CHECK_CONTAINS(json, "\"Addr\": \"127.0.0.1:"); /* the listen port */
     swarm_free(json);
     swarm_node_list_free(nodes, n);
     swarm_cluster_close(c);

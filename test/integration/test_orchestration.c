@@ -8,7 +8,11 @@
 static swarm_cluster_t *manager(void)
 {
     swarm_cluster_t *c = NULL;
-    CHECK_INT(swarm_cluster_open(&c, "{\"Store\": \"memory\", \"Runtime\": \"fake\", \"Hostname\": \"h1\"}"), 0);
+    char opts[256];
+    snprintf(opts, sizeof opts,
+             "{\"Store\": \"memory\", \"Runtime\": \"fake\", \"Hostname\": \"h1\", \"ListenAddr\": \"127.0.0.1:%d\"}",
+             test_free_port());
+    CHECK_INT(swarm_cluster_open(&c, opts), 0);
     CHECK_INT(swarm_cluster_init(c, NULL), 0);
     return c;
 }

@@ -52,7 +52,11 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([SWARMD, "--state-dir", self.state, "--listen-addr", "127.0.0.1:2377",
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen([SWARMD, "--state-dir", self.state, "--listen-addr", "127.0.0.1:%d" % port,
                                       "--control-socket", self.sock, "--hostname", "testhost"],
                                      stdout=self.log, stderr=self.log)
         wait_for(lambda: os.path.exists(self.sock), what="the control socket")

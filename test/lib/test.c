@@ -1,6 +1,9 @@
 #include "test.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,6 +56,26 @@ const char *test_tmpdir(void)
     }
     tmpdirs[n_tmpdirs] = strdup(p);
     return tmpdirs[n_tmpdirs++];
+}
+
+int test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    if (port == 0) {
+        fprintf(stderr, "no free port\n");
+        exit(2);
+    }
+    return port;
 }
 
 long long test_now_ms(void)

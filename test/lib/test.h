@@ -26,6 +26,8 @@ int test__run(const test_case *cases, size_t n, int argc, char **argv);
 
 /* Makes (and registers for cleanup) a fresh temp directory; returns its path. */
 const char *test_tmpdir(void);
+/* A TCP port free on 127.0.0.1 right now (asked from the kernel). */
+int test_free_port(void);
 /* Milliseconds on the monotonic clock. */
 long long test_now_ms(void);
 

@@ -9,13 +9,21 @@ import unittest
 
 import swarm
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 WEB = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}
 
 
 class BindingTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="swarm-py-")
-        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Hostname="py1", Runtime="fake")
+        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Hostname="py1", Runtime="fake",
+                                          ListenAddr="127.0.0.1:%d" % free_port())
 
     def tearDown(self):
         self.cluster.close()
@@ -115,7 +123,8 @@ class BindingTest(unittest.TestCase):
         self.cluster.close()
         with self.assertRaises(swarm.Closed):
             self.cluster.services.list()
-        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Runtime="fake")
+        self.cluster = swarm.Cluster.open(StateDir=os.path.join(self.dir, "node"), Runtime="fake",
+                                          ListenAddr="127.0.0.1:%d" % free_port())
         self.assertEqual(self.cluster.services.get("web").name, "web")
 
 

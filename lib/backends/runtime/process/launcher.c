@@ -49,7 +49,7 @@
 #define LAUNCH_MAGIC 0x53574c31u /* "SWL1" */
 #define REMOVE_MAGIC 0x53574431u /* "SWD1" */
 #define REPLY_MAGIC 0x53575231u  /* "SWR1" */
-#define N_FIXED 10              /* the task directory's paths and state.json's head */
+#define N_FIXED 9               /* the task directory's paths and state.json's head */
 
 enum { F_SET_USER = 1, F_DIR = 2, F_CGROUP = 4, F_REUSE_DIR = 8 };
 
@@ -94,8 +94,7 @@ static void fixed_strings(const swarm__launch *l, const char *out[N_FIXED])
     out[5] = l->pid_tmp_path;
     out[6] = l->task_dir;
     out[7] = l->state_path;
-    out[8] = l->state_tmp_path;
-    out[9] = l->state_head;
+    out[8] = l->state_head;
 }
 
 int swarm__launch_encode(char **out, size_t *out_len, const swarm__launch *l, uint64_t seq)
@@ -267,7 +266,6 @@ int swarm__launch_decode(swarm__launch *l, uint64_t *seq, char *buf, size_t len,
         (l->exit_tmp_path = take_string(buf, len, &off)) == NULL || (l->pid_path = take_string(buf, len, &off)) == NULL ||
         (l->pid_tmp_path = take_string(buf, len, &off)) == NULL ||
         (l->task_dir = take_string(buf, len, &off)) == NULL || (l->state_path = take_string(buf, len, &off)) == NULL ||
-        (l->state_tmp_path = take_string(buf, len, &off)) == NULL ||
         (l->state_head = take_string(buf, len, &off)) == NULL)
         return -1;
     l->argv = ptrs;

@@ -1244,10 +1244,9 @@ static int process_start(struct swarm_runtime_backend *base, const char *task_js
     l->pid_tmp_path = path_join(t->dir, "pid.tmp");
     l->task_dir = strdup(t->dir);
     l->state_path = strdup(t->state_path);
-    l->state_tmp_path = path_join(t->dir, "state.json.tmp");
     l->state_head = state_text(t, 0); /* the shim writes state.json, with its pid, before it forks the task */
     if (!l->log_path || !l->log_old_path || !l->exit_path || !l->exit_tmp_path || !l->pid_path || !l->pid_tmp_path ||
-        !l->task_dir || !l->state_path || !l->state_tmp_path || !l->state_head)
+        !l->task_dir || !l->state_path || !l->state_head)
         goto nomem;
 
     if (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) != 0) {

@@ -321,13 +321,18 @@ static int make_taskdir(const swarm__launch *l)
     n += put_s(text + n, ",\"ShimStart\":");
     n += put_u(text + n, swarm__proc_start_time(getpid()));
     n += put_s(text + n, "}\n");
-    if (write_file_atomic(l->state_tmp_path, l->state_path, text, n, 0) != 0) {
-        int e = errno;
+    /* In place, not tmp + rename: see process.h. */
+    int fd = open(l->state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : write_all(fd, text, n) == 0 ? 0 : errno ? errno : EIO;
+    if (fd >= 0)
+        close(fd);
+    if (e != 0) {
+        if (fd >= 0)
+            unlink(l->state_path);
         if (made)
             rmdir(l->task_dir);
-        return e;
     }
-    return 0;
+    return e;
 }
 
 _Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd, int lock_fd)

@@ -103,7 +103,6 @@ void swarm__process_spec_free(swarm__process_spec *s)
     free(l->pid_tmp_path);
     free(l->task_dir);
     free(l->state_path);
-    free(l->state_tmp_path);
     free(l->state_head);
     memset(s, 0, sizeof *s);
 }

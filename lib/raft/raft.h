@@ -1,0 +1,118 @@
+/*
+ * A node's Raft group member on libraft 0.15 (canonical raft): raft_io from
+ * io.c, raft_fsm on the store (fsm.c), and the proposer seam on raft_apply.
+ * Not yet wired into the engine.
+ *
+ * Threading: one loop thread (the one that drives the timers and the transport).
+ *
+ * Timeouts: heartbeat 100 ms and election 1000 ms by default (libraft's own
+ * defaults). libraft checks every timeout on ticks only, so the heartbeat is
+ * also its time resolution; an election timeout of 10 heartbeats tolerates a
+ * few lost heartbeats before a follower stands for election, and the 1-2 s
+ * randomised window keeps split votes rare while a dead leader is replaced
+ * within about two seconds (Swarm's own defaults, 1 s ticks x 10, are slower).
+ */
+#ifndef SWARM_RAFT_RAFT_H
+#define SWARM_RAFT_RAFT_H
+
+#include "core/timers.h"
+#include "raft/proposer.h"
+#include "store/store.h"
+#include "swarm/sys/transport.h"
+
+#include <raft.h>
+
+#define SWARM__RAFT_HEARTBEAT_MS 100
+#define SWARM__RAFT_ELECTION_MS 1000
+
+/* ------------------------------------------------------------ FSM (fsm.c) */
+
+/* The outcome of one applied proposal, in FSM-owned memory (libraft hands it to the proposer's callback). */
+typedef struct swarm__raft_result {
+    int rc;
+    uint64_t index;
+    swarm__err err;
+} swarm__raft_result;
+
+typedef struct swarm__raft_fsm_state {
+    swarm__store *store;
+    struct raft *raft;
+    swarm__raft_result result; /* the last apply's outcome: read at once by the apply callback */
+    unsigned restores;         /* snapshots restored (for tests) */
+} swarm__raft_fsm_state;
+
+/*
+ * Fills fsm (version 1): apply decodes the entry and applies it to the store
+ * at index raft_last_applied(r)+1 (the entry's index in libraft 0.15);
+ * snapshot is swarm__store_dump; restore is swarm__store_restore (skipped
+ * when the store already holds that index or later: it is deterministic).
+ */
+void swarm__raft_fsm_init(struct raft_fsm *fsm, swarm__raft_fsm_state *st, swarm__store *store, struct raft *r);
+
+/* ------------------------------------------------------------ node (raft.c) */
+
+typedef struct swarm__raft swarm__raft;
+
+typedef struct swarm__raft_options {
+    uint64_t id;         /* > 0, unique in the group */
+    const char *address; /* this node's transport listen address (what peers dial) */
+    const char *dir;     /* state dir for <dir>/raft, or NULL for volatile storage */
+    swarm__timers *timers;
+    const swarm__clock *clock;
+    struct swarm_transport_backend *transport; /* opened and listening; the node forwards to swarm__raft_* */
+    swarm__store *store;
+    unsigned heartbeat_ms;       /* 0: SWARM__RAFT_HEARTBEAT_MS */
+    unsigned election_ms;        /* 0: SWARM__RAFT_ELECTION_MS; must exceed heartbeat_ms */
+    unsigned snapshot_threshold; /* 0: libraft's default (1024 entries) */
+    unsigned snapshot_trailing;  /* 0: libraft's default (2048 entries) */
+} swarm__raft_options;
+
+/* raft_init with our io and fsm. SWARM_EINVALID, SWARM_EIO (storage), SWARM_ENOMEM. */
+int swarm__raft_new(swarm__raft **out, const swarm__raft_options *o, swarm__err *e);
+/* Makes this node the single voter of a new group (only on an empty log). SWARM_EEXISTS if state exists. */
+int swarm__raft_bootstrap(swarm__raft *r, swarm__err *e);
+/* Loads the log, restores the snapshot, starts ticking. A joining node starts without bootstrap. */
+int swarm__raft_start(swarm__raft *r, swarm__err *e);
+/*
+ * Closes raft (pending proposals fail with SWARM_EUNAVAILABLE, pending
+ * membership changes with SWARM_ECLOSED), then frees everything. Close the
+ * proposer first. NULL allowed.
+ */
+void swarm__raft_free(swarm__raft *r);
+
+/* Transport forwarding (the node's host callbacks). */
+void swarm__raft_link_up(swarm__raft *r, uint64_t link);
+void swarm__raft_link_down(swarm__raft *r, uint64_t link);
+void swarm__raft_receive(swarm__raft *r, uint64_t link, const swarm_transport_msg *msg);
+
+/* RAFT_UNAVAILABLE / FOLLOWER / CANDIDATE / LEADER. */
+int swarm__raft_state(swarm__raft *r);
+/* Known leader id (0 if none); *address (may be NULL) borrowed until the next raft call. */
+uint64_t swarm__raft_leader(swarm__raft *r, const char **address);
+uint64_t swarm__raft_last_applied(swarm__raft *r);
+struct raft *swarm__raft_raw(swarm__raft *r);
+unsigned swarm__raft_restores(swarm__raft *r);
+
+/*
+ * Membership (leader only), chained as integration.md 1.10 says: a barrier
+ * first (a new leader cannot change the configuration before an entry of its
+ * term commits), then raft_add + raft_assign(VOTER), or raft_remove. cb runs
+ * once on the loop: 0, SWARM_ENOTLEADER, SWARM_EBUSY (another change runs),
+ * SWARM_EUNAVAILABLE (catch-up failed / leadership lost) or SWARM_ECLOSED.
+ * A joining node runs swarm__raft_new + start without bootstrap.
+ */
+typedef void (*swarm__raft_change_cb)(void *payload, int rc);
+int swarm__raft_add_voter(swarm__raft *r, uint64_t id, const char *address, swarm__raft_change_cb cb,
+                          void *payload, swarm__err *e);
+int swarm__raft_remove(swarm__raft *r, uint64_t id, swarm__raft_change_cb cb, void *payload, swarm__err *e);
+
+/*
+ * The proposer seam on raft_apply. propose returns SWARM_ENOTLEADER at once on
+ * a non-leader (no callback then). The callback gets the store's outcome
+ * once the entry is committed and applied here, or SWARM_EUNAVAILABLE
+ * "outcome unknown" when leadership was lost first (the entry may still
+ * commit). close fails pending proposals with SWARM_ECLOSED. r must outlive it.
+ */
+int swarm__proposer_raft_new(swarm__proposer **out, swarm__raft *r, swarm__err *e);
+
+#endif
