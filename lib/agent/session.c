@@ -299,6 +299,11 @@ void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint
     json_decref(body);
 }
 
+uint64_t swarm__worker_session_link(const swarm__worker_session *w)
+{
+    return w->link;
+}
+
 int swarm__worker_session_connected(const swarm__worker_session *w)
 {
     return w->link_live && w->session_id[0] != '\0';

@@ -37,6 +37,9 @@ void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link);
 void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint64_t request_id,
                                    const swarm_transport_msg *msg);
 
+/* The link to the manager (fixed across reconnects). */
+uint64_t swarm__worker_session_link(const swarm__worker_session *w);
+
 /* 1 while a dispatcher session is open. */
 int swarm__worker_session_connected(const swarm__worker_session *w);
 

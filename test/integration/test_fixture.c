@@ -5,6 +5,7 @@
  */
 #include "core/json.h"
 #include "fixture.h"
+#include "swarm/errors.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -219,6 +220,37 @@ static void test_fixture__deterministic(void)
     free(b);
 }
 
-TEST_MAIN(TEST(test_fixture__spread_over_100_nodes), TEST(test_fixture__killed_nodes_are_replaced_then_return),
+static void test_fixture__impostors_are_refused(void)
+{
+    fixture *f = fixture_new(3, SEED);
+    CHECK(f != NULL);
+    CHECK(fixture_run_until(f, all_ready, (void *)(uintptr_t)3, 30000) >= 0);
+    int foreign = fixture_add_rogue(f, ROGUE_FOREIGN);
+    int forged = fixture_add_rogue(f, ROGUE_FORGED);
+    CHECK(foreign >= 0 && forged >= 0);
+    fixture_run(f, 10000);
+    /* Neither gets a session, and the real w0 is untouched by its impostor. */
+    CHECK(!fixture_connected(f, (unsigned)foreign));
+    CHECK(!fixture_connected(f, (unsigned)forged));
+    CHECK(fixture_connected(f, 0));
+    CHECK_INT(count_nodes(f, "ready"), 3);
+    /* A genuine worker may use the dispatcher but not control. */
+    char why[256];
+    json_t *body = json_pack("{s:s, s:n}", "Method", "ServiceList", "Params");
+    CHECK_INT(fixture_worker_request(f, 1, 20 /* CONTROL */, body, why, sizeof why), SWARM_EUNAVAILABLE);
+    CHECK_CONTAINS(why, "Worker nodes can't be used");
+    json_decref(body);
+    /* Removed for good: its certificate still verifies, the manager refuses it. */
+    json_t *req = json_pack("{s:s, s:b}", "Ref", fixture_node_id(f, 2), "Force", 1);
+    CHECK_INT(fixture_call(f, "NodeRemove", req, NULL), 0);
+    json_decref(req);
+    fixture_kill(f, 2);
+    fixture_revive(f, 2);
+    fixture_run(f, 10000);
+    CHECK(!fixture_connected(f, 2));
+    fixture_free(f);
+}
+
+TEST_MAIN(TEST(test_fixture__impostors_are_refused), TEST(test_fixture__spread_over_100_nodes), TEST(test_fixture__killed_nodes_are_replaced_then_return),
           TEST(test_fixture__blip_vs_partition), TEST(test_fixture__drain_and_global),
           TEST(test_fixture__deterministic))

@@ -9,6 +9,7 @@
 #include "manager/controlapi/controlapi.h"
 #include "manager/dispatcher/server.h"
 #include "manager/manager.h"
+#include "proto/proto.h"
 #include "model/model.h"
 #include "raft/proposer.h"
 #include "store/store.h"
@@ -54,7 +55,7 @@ struct fixture {
     char cluster_id[SWARM__IDBUF];
     swarm__ca *ca;
     worker *workers;
-    unsigned n;
+    unsigned n, cap;
 };
 
 /* ------------------------------------------------------------ transport host */
@@ -437,6 +438,74 @@ static int enroll(fixture *f, worker *w)
     return rc;
 }
 
+int fixture_connected(fixture *f, unsigned i)
+{
+    return i < f->n && f->workers[i].alive && swarm__worker_session_connected(f->workers[i].session);
+}
+
+int fixture_add_rogue(fixture *f, int kind)
+{
+    /* Workers never move (transports point at their host contexts): rogues use spare room. */
+    if (f->n == f->cap)
+        return -1;
+    worker *w = &f->workers[f->n];
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "rogue%u", f->n);
+    swarm__ca *other = NULL;
+    swarm__err e;
+    char *csr = NULL;
+    if (swarm__ca_create(&other, f->clock, &e) != 0)
+        return -1;
+    if (kind == ROGUE_FORGED && f->n > 0)
+        snprintf(w->node_id, sizeof w->node_id, "%s", f->workers[0].node_id);
+    else
+        swarm__id_new(f->clock, w->node_id);
+    int rc = swarm__key_new(&w->key, f->clock, &e) || swarm__csr_new(&csr, w->key, f->clock, &e) ||
+             swarm__ca_issue(other, csr, w->node_id, SWARM__CA_OU_WORKER, f->cluster_id, 7776000000000000LL, f->clock,
+                             &w->cert, &e);
+    free(csr);
+    swarm__ca_free(other);
+    if (rc != 0)
+        return -1;
+    unsigned index = f->n++;
+    if (start_worker(f, index) != 0)
+        return -1;
+    return (int)index;
+}
+
+typedef struct request_result {
+    int done, code;
+    char message[256];
+} request_result;
+
+static void request_done(void *payload, int status, const swarm_transport_msg *msg)
+{
+    request_result *r = payload;
+    r->done = 1;
+    if (status != 0) {
+        r->code = status;
+        return;
+    }
+    json_t *body = swarm__proto_body(msg);
+    const char *m = NULL;
+    r->code = body ? swarm__proto_error_of(body, &m) : SWARM_EBACKEND;
+    snprintf(r->message, sizeof r->message, "%s", m ? m : "");
+    json_decref(body);
+}
+
+int fixture_worker_request(fixture *f, unsigned i, uint32_t type, json_t *body, char *message, size_t size)
+{
+    worker *w = &f->workers[i];
+    request_result r = {0, 0, ""};
+    if (swarm__proto_request(w->t, swarm__worker_session_link(w->session), type, body, 5000, request_done, &r) != 0)
+        return SWARM_EUNAVAILABLE;
+    for (int k = 0; k < 1000 && !r.done; k++)
+        fixture_run(f, 10);
+    if (message)
+        snprintf(message, size, "%s", r.message);
+    return r.done ? r.code : SWARM_ETIMEDOUT;
+}
+
 fixture *fixture_new(unsigned n, uint64_t seed)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -450,7 +519,8 @@ fixture *fixture_new(unsigned n, uint64_t seed)
         fixture_free(f);
         return NULL;
     }
-    f->workers = calloc(n, sizeof *f->workers);
+    f->cap = n + 8;
+    f->workers = calloc(f->cap, sizeof *f->workers);
     f->n = n;
     for (unsigned i = 0; i < n; i++) {
         worker *w = &f->workers[i];

@@ -33,6 +33,18 @@ void fixture_revive(fixture *f, unsigned worker);
 void fixture_partition(fixture *f, unsigned worker);
 void fixture_heal(fixture *f, unsigned worker);
 
+/*
+ * Adds a node that is not what it claims: ROGUE_FOREIGN has a certificate of
+ * another swarm's CA; ROGUE_FORGED claims an existing worker's node ID with a
+ * certificate from a look-alike CA. Returns its worker index.
+ */
+enum { ROGUE_FOREIGN = 1, ROGUE_FORGED = 2 };
+int fixture_add_rogue(fixture *f, int kind);
+/* 1 while the worker has an open dispatcher session. */
+int fixture_connected(fixture *f, unsigned worker);
+/* Sends a request of the node protocol from a worker's link; waits; returns the reply body's Code (0 = ok). */
+int fixture_worker_request(fixture *f, unsigned worker, uint32_t type, json_t *body, char *message, size_t size);
+
 /* Calls a manager control method ("ServiceCreate" {"Spec"}, "NodeUpdate", ...) synchronously. 0 or SWARM_E*. */
 int fixture_call(fixture *f, const char *method, json_t *request, json_t **result);
 
