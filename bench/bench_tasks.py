@@ -51,14 +51,16 @@ def main():
     ap.add_argument("--swarmd", default=os.path.join(root, "build", "examples", "swarmd"))
     ap.add_argument("--lib", default=os.path.join(root, "build", "lib", "libswarm.so"))
     ap.add_argument("--runtime", default="process")
+    ap.add_argument("--tmp", default=None, help="where the state dir goes (default: the system temp dir; try /dev/shm)")
     ap.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     args = ap.parse_args()
     os.environ["SWARM_LIBRARY"] = args.lib
     import swarm
 
+    print("state dir under %s" % (args.tmp or tempfile.gettempdir()))
     print("%-8s %-16s %-14s %-18s" % ("tasks", "create->running", "swarmd RSS idle", "swarmd RSS loaded"))
     for n in args.sizes:
-        tmp = tempfile.mkdtemp(prefix="swarm-bench-")
+        tmp = tempfile.mkdtemp(prefix="swarm-bench-", dir=args.tmp)
         sock = os.path.join(tmp, "swarmd.sock")
         import socket
         with socket.socket() as s:

@@ -22,6 +22,7 @@ struct swarm__manager {
     swarm__timer *wake;
     int64_t wake_at_ns;
     json_t *dirty;      /* service IDs to reconcile */
+    json_t *updating;   /* service IDs in a rolling update: a task starting to run matters to them */
     int dirty_all;      /* nodes changed: every service */
     int need_schedule;  /* tasks may be waiting for a node */
     int in_flight;      /* proposals of the current pass not yet applied */
@@ -59,11 +60,13 @@ static void on_event(const swarm__event *ev, void *payload)
                        !json_equal(json_object_get((json_t *)t, "DesiredState"),
                                    json_object_get((json_t *)old, "DesiredState")) ||
                        !json_equal(json_object_get((json_t *)t, "NodeID"), json_object_get((json_t *)old, "NodeID")) ||
-                       (now > SWARM__TASK_RUNNING) != (before > SWARM__TASK_RUNNING) ||
-                       (now == SWARM__TASK_RUNNING && before != SWARM__TASK_RUNNING);
+                       (now > SWARM__TASK_RUNNING) != (before > SWARM__TASK_RUNNING);
+        const char *svc = swarm__json_str(t, "ServiceID");
+        if (!relevant && svc && now == SWARM__TASK_RUNNING && before != SWARM__TASK_RUNNING &&
+            json_object_get(m->updating, svc))
+            relevant = 1;
         if (!relevant)
             return;
-        const char *svc = swarm__json_str(t, "ServiceID");
         if (svc)
             json_object_set_new(m->dirty, svc, json_true());
         /* Placement changes only when tasks appear, go, move or free their resources. */
@@ -182,6 +185,10 @@ static void orchestrate(swarm__manager *m, swarm__snap *snap, const json_t *node
             swarm__orch_input in = {svc, tasks, nodes, now, history, m->clock, eligible, m};
             swarm__orch_plan plan = {0};
             if (swarm__orchestrate(&in, &plan, &e) == 0) {
+                if (plan.updating)
+                    json_object_set_new(m->updating, id, json_true());
+                else
+                    json_object_del(m->updating, id);
                 propose(m, plan.actions, plan.n);
                 arm_wake(m, plan.wake_at_ns);
                 swarm__orch_plan_free(&plan);
@@ -296,6 +303,7 @@ int swarm__manager_start(swarm__manager **out, struct event_base *base, swarm__t
     m->proposer = proposer;
     m->clock = clock;
     m->dirty = json_object();
+    m->updating = json_object();
     m->dirty_all = 1;
     m->need_schedule = 1;
     int rc = swarm__scheduler_new(&m->scheduler, scheduler, e);
@@ -332,6 +340,7 @@ void swarm__manager_stop(swarm__manager *m)
         event_free(m->pass_ev);
     swarm__timer_free(m->wake);
     json_decref(m->dirty);
+    json_decref(m->updating);
     free(m);
 }
 

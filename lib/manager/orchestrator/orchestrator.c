@@ -192,13 +192,20 @@ typedef struct group {
 typedef struct groups {
     group *g;
     size_t n, cap;
+    json_t *index; /* "key/slot" -> position in g, so that grouping stays linear */
 } groups;
 
 static group *group_for(groups *gs, const char *key, uint64_t slot)
 {
-    for (size_t i = 0; i < gs->n; i++)
-        if (gs->g[i].slot == slot && strcmp(gs->g[i].key, key) == 0)
-            return &gs->g[i];
+    char name[SWARM__IDBUF + 24];
+    snprintf(name, sizeof name, "%s/%llu", key, (unsigned long long)slot);
+    if (gs->index == NULL && (gs->index = json_object()) == NULL)
+        return NULL;
+    json_t *at = json_object_get(gs->index, name);
+    if (at)
+        return &gs->g[json_integer_value(at)];
+    if (json_object_set_new(gs->index, name, json_integer((json_int_t)gs->n)) != 0)
+        return NULL;
     if (gs->n == gs->cap) {
         size_t cap = gs->cap ? gs->cap * 2 : 16;
         group *g = realloc(gs->g, cap * sizeof *g);
@@ -238,6 +245,7 @@ static int group_add(group *g, json_t *t)
 
 static void groups_free(groups *gs)
 {
+    json_decref(gs->index);
     for (size_t i = 0; i < gs->n; i++)
         free(gs->g[i].tasks);
     free(gs->g);
@@ -468,6 +476,8 @@ static void replicated(run *r, uint64_t replicas, uint64_t first_slot)
         create(r, slot_of(stale[i]), NULL, "running");
         updating++;
     }
+    if (n_stale > 0 || updating > 0)
+        r->plan->updating = 1;
     free(stale);
     groups_free(&gs);
 }

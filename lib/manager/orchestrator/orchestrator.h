@@ -36,6 +36,7 @@ typedef struct swarm__orch_plan {
     swarm__action *actions; /* task creates, patches and deletes */
     size_t n, cap;
     int64_t wake_at_ns;     /* 0, or when a delayed restart becomes due: call again then */
+    int updating;           /* a rolling replacement is under way: call again when a task starts running */
 } swarm__orch_plan;
 
 /* Fills plan (zero it first). 0 or SWARM_ENOMEM / SWARM_EIO. */
