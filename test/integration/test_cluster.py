@@ -265,6 +265,29 @@ class ClusterTest(unittest.TestCase):
         wait_for(lambda: "node4" in self.ready_hostnames() and node.api.info().get("Connected"),
                  what="node4 back with its renewed certificate")
 
+    def test_node_of_another_swarm_is_refused(self):
+        # A node that belongs to another swarm points itself at this manager: its certificate
+        # (valid, but from the other swarm's CA) does not get it in.
+        other = Node(self.tmp, 5, self.port + 1)
+        self.nodes.append(other)
+        other.start().init(AdvertiseAddr=other.addr)
+        stranger = Node(self.tmp, 4, self.port)
+        self.nodes.append(stranger)
+        stranger.start().join(other.addr, other.api.join_tokens["Worker"])
+        stranger.stop()
+        import json
+        ident_path = os.path.join(stranger.state, "node.json")
+        ident = json.load(open(ident_path))
+        ident["ManagerAddr"] = self.nodes[0].addr
+        json.dump(ident, open(ident_path, "w"))
+        # It even trusts this swarm's CA, so TLS gets through; its own certificate is the other CA's.
+        shutil.copy(os.path.join(self.nodes[0].state, "certificates", "swarm-root-ca.crt"),
+                    os.path.join(stranger.state, "certificates", "swarm-root-ca.crt"))
+        stranger.start()
+        wait_for(lambda: "refused a node" in open(self.nodes[0].logpath).read(), what="the manager refusing it")
+        self.assertNotIn("node4", self.hostnames().values())
+        self.assertFalse(stranger.api.info().get("Connected"))
+
     def test_leave(self):
         with self.assertRaises(swarm.Unavailable) as cm:
             self.m.leave()
