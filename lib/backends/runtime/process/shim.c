@@ -229,8 +229,19 @@ static void log_rotate(log_sink *s)
     s->size = 0;
 }
 
+/* The log file is made at the first output: silent tasks cost one file less to start. */
+static void log_open(log_sink *s)
+{
+    s->fd = open(s->l->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    struct stat st;
+    if (s->fd >= 0 && fstat(s->fd, &st) == 0)
+        s->size = st.st_size;
+}
+
 static void log_write(log_sink *s, const char *buf, size_t n)
 {
+    if (s->fd == -2 && n > 0)
+        log_open(s);
     while (n > 0 && s->fd >= 0) {
         if (s->size >= s->l->log_max)
             log_rotate(s);
@@ -373,11 +384,7 @@ _Noreturn void swarm__shim_run(const swarm__launch *l, int ctl_fd, int lock_fd)
         close(lock_fd); /* a node that opens now finds our state.json (or no directory at all) */
     if (dir_err != 0)
         taskdir_failed(ctl_fd, &msg, dir_err);
-    log_sink sink = {l, -1, 0};
-    sink.fd = open(l->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    struct stat st;
-    if (sink.fd >= 0 && fstat(sink.fd, &st) == 0)
-        sink.size = st.st_size;
+    log_sink sink = {l, -2, 0}; /* -2: not opened yet */
 
     int out[2], errp[2];
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
