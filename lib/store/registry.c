@@ -1,22 +1,11 @@
 /* The registry of store backend factories, by name ("lmdb", "memory" and the embedder's own). */
 #include "store/store.h"
 
+#include "core/registry.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MAX_BACKENDS 32
-#define NAME_MAX_LEN 32
-
-typedef struct registered {
-    char name[NAME_MAX_LEN + 1];
-    swarm_store_factory factory;
-    void *payload;
-} registered;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static registered backends[MAX_BACKENDS];
-static size_t n_backends;
 
 static int lmdb_factory(struct swarm_store_backend **out, const char *state_dir, void *payload)
 {
@@ -33,62 +22,16 @@ static int memory_factory(struct swarm_store_backend **out, const char *state_di
     return swarm_store_memory_new(out);
 }
 
-static const registered builtins[] = {
-    {"lmdb", lmdb_factory, NULL},
-    {"memory", memory_factory, NULL},
+static const swarm__registry_entry builtins[] = {
+    {"lmdb", (swarm__any_fn)lmdb_factory, NULL},
+    {"memory", (swarm__any_fn)memory_factory, NULL},
 };
 
-static int valid_name(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > NAME_MAX_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
-/* Caller holds lock. */
-static const registered *find(const char *name)
-{
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (strcmp(builtins[i].name, name) == 0)
-            return &builtins[i];
-    for (size_t i = 0; i < n_backends; i++)
-        if (strcmp(backends[i].name, name) == 0)
-            return &backends[i];
-    return NULL;
-}
+static swarm__registry backends = SWARM__REGISTRY_INIT("store backend", builtins);
 
 int swarm_store_register(const char *name, swarm_store_factory factory, void *payload)
 {
-    if (!valid_name(name))
-        return swarm__error_set(SWARM_EINVALID,
-                                "store backend name must be 1-%d characters of [A-Za-z0-9._-]", NAME_MAX_LEN);
-    if (factory == NULL)
-        return swarm__error_set(SWARM_EINVALID, "store backend \"%s\": factory is NULL", name);
-    int rc = 0;
-    pthread_mutex_lock(&lock);
-    if (find(name) != NULL) {
-        rc = SWARM_EEXISTS;
-    } else if (n_backends == MAX_BACKENDS) {
-        rc = SWARM_ENOMEM;
-    } else {
-        registered *r = &backends[n_backends++];
-        snprintf(r->name, sizeof r->name, "%s", name);
-        r->factory = factory;
-        r->payload = payload;
-    }
-    pthread_mutex_unlock(&lock);
-    if (rc == SWARM_EEXISTS)
-        return swarm__error_set(rc, "store backend \"%s\" is already registered", name);
-    if (rc == SWARM_ENOMEM)
-        return swarm__error_set(rc, "too many store backends registered (max %d)", MAX_BACKENDS);
-    return 0;
+    return swarm__registry_add(&backends, name, (swarm__any_fn)factory, payload);
 }
 
 int swarm__store_backend_check(const struct swarm_store_backend *b, swarm__err *e)
@@ -108,18 +51,13 @@ int swarm__store_backend_create(const char *name, const char *state_dir, struct 
 {
     if (name == NULL || out == NULL)
         return swarm__err_set(e, SWARM_EINVALID, "store backend name is required");
-    pthread_mutex_lock(&lock);
-    const registered *r = find(name);
-    registered copy;
-    if (r != NULL)
-        copy = *r;
-    pthread_mutex_unlock(&lock);
-    if (r == NULL)
+    swarm__registry_entry found;
+    if (!swarm__registry_find(&backends, name, &found))
         return swarm__err_set(e, SWARM_EINVALID, "unknown store backend \"%s\"", name);
 
     struct swarm_store_backend *b = NULL;
     swarm_error_clear();
-    int rc = copy.factory(&b, state_dir, copy.payload);
+    int rc = ((swarm_store_factory)found.factory)(&b, state_dir, found.payload);
     if (rc != 0) {
         swarm__err tmp;
         if (rc > 0)
@@ -142,8 +80,5 @@ int swarm__store_backend_create(const char *name, const char *state_dir, struct 
 
 int swarm__store_backend_known(const char *name)
 {
-    pthread_mutex_lock(&lock);
-    int known = name != NULL && find(name) != NULL;
-    pthread_mutex_unlock(&lock);
-    return known;
+    return swarm__registry_find(&backends, name, NULL);
 }
