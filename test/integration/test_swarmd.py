@@ -120,8 +120,11 @@ class SwarmdTest(unittest.TestCase):
         self.assertTrue(alive(pid))
         os.kill(pid, signal.SIGKILL)
         # A replacement runs in slot 1 (after the 5 s restart delay); the dead task stays in history.
-        wait_for(lambda: (self.running("web", 2) and
-                          victim.id not in [t.id for t in self.running("web", 2)]), 40, "a replacement")
+        def replaced():
+            now = self.running("web", 2)  # read once: the state may change between two reads
+            return now and victim.id not in [t.id for t in now]
+
+        wait_for(replaced, 40, "a replacement")
         dead = self.c.tasks.get(victim.id)
         self.assertEqual(dead.desired_state, "shutdown")
         self.assertEqual(dead.state, "failed")
