@@ -1,5 +1,7 @@
 #include "api/engine_int.h"
 
+#include "core/fs.h"
+
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/json.h"
@@ -16,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -43,22 +44,10 @@ static int opt_string(const json_t *opts, const char *key, char **out)
 
 static int mkdir_p(const char *path)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+    if (strlen(path) >= 4000)
         return swarm__error_set(SWARM_EINVALID, "options: \"StateDir\" is too long");
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return swarm__error_set(SWARM_EIO, "cannot create state dir %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return swarm__error_set(SWARM_EIO, "cannot create state dir %s: %s", buf, strerror(errno));
-    struct stat st;
-    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-        return swarm__error_set(SWARM_EIO, "state dir %s is not a directory", buf);
+    if (swarm__mkdir_p(path, 0700) != 0)
+        return swarm__error_set(SWARM_EIO, "cannot create state dir %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -188,22 +177,6 @@ out:
 
 /* ------------------------------------------------------------ identity file */
 
-/* Removes a directory tree (the runtime dir of a node without a StateDir). */
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-void swarm__engine_remove_tree(const char *path)
-{
-    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* ------------------------------------------------------------ calls */
 
@@ -491,7 +464,7 @@ static void engine_free(swarm__engine *eng)
     free(eng->key_pem);
     free(eng->refused);
     if (eng->tmp_dir) {
-        swarm__engine_remove_tree(eng->tmp_dir);
+        swarm__remove_tree(eng->tmp_dir);
         free(eng->tmp_dir);
     }
     free(eng);

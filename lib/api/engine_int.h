@@ -6,6 +6,7 @@
 #include "agent/session.h"
 #include "api/engine.h"
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/loop.h"
 #include "core/timers.h"
 #include "manager/controlapi/controlapi.h"
@@ -73,7 +74,6 @@ void swarm__identity_remove(swarm__engine *eng);
 void swarm__identity_load(swarm__engine *eng);
 char *swarm__with_port(const char *addr);
 char *swarm__default_advertise(const char *listen);
-void swarm__engine_remove_tree(const char *path);
 
 /* Starts / stops what this node's role runs (manager: control loop, dispatcher, node server,
  * listener; worker: session with the manager; both: the agent). */

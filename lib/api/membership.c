@@ -115,7 +115,7 @@ void swarm__identity_remove(swarm__engine *eng)
     snprintf(path, sizeof path, "%s/node.json", eng->state_dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/certificates", eng->state_dir);
-    swarm__engine_remove_tree(path);
+    swarm__remove_tree(path);
 }
 
 void swarm__identity_load(swarm__engine *eng)
@@ -999,7 +999,7 @@ static int reset_store(swarm__engine *eng, swarm__err *e)
     if (eng->state_dir) {
         char path[4096];
         snprintf(path, sizeof path, "%s/store", eng->state_dir);
-        swarm__engine_remove_tree(path);
+        swarm__remove_tree(path);
     }
     struct swarm_store_backend *backend = NULL;
     int rc = swarm__store_backend_create(eng->store_name, eng->state_dir, &backend, e);

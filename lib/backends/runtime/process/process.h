@@ -28,6 +28,8 @@
 #ifndef SWARM_RUNTIME_PROCESS_H
 #define SWARM_RUNTIME_PROCESS_H
 
+#include "core/fs.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -158,9 +160,5 @@ void swarm__cgroup_remove(const char *dir);
 int swarm__file_write_atomic(const char *path, const char *text);
 /* Reads a whole small file (malloc'd, NUL-terminated) or NULL. */
 char *swarm__file_read(const char *path);
-/* rm -rf for a task directory. */
-void swarm__remove_tree(const char *path);
-/* mkdir -p. 0 or -1. */
-int swarm__mkdir_p(const char *path, mode_t mode);
 
 #endif
