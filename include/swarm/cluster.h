@@ -31,7 +31,15 @@ typedef struct swarm_cluster swarm_cluster_t;
  *   "Hostname"      hostname this node reports (default: the host's).
  *   "Store"         store backend name: "lmdb" (default) or "memory", or the
  *                   name of a backend registered with swarm_store_register.
+ *   "Runtime"       task runtime: "process" (default: host processes) or "fake"
+ *                   (no processes; for tests), or one registered with
+ *                   swarm_runtime_register (swarm/sys/runtime.h).
+ *   "Scheduler"     scheduling strategy: "spread" (default) or "binpack", or one
+ *                   registered with swarm_scheduler_register.
  * Unknown keys are rejected (SWARM_EINVALID naming the key).
+ *
+ * A node that was part of a swarm when it was closed comes back in it: its
+ * identity and certificates are under StateDir, running tasks are re-adopted.
  *
  * On success *out is a new handle, closed with swarm_cluster_close.
  * Errors: SWARM_EINVALID (bad JSON, unknown or mistyped option),
@@ -67,11 +75,15 @@ SWARM_API int swarm_cluster_serve(swarm_cluster_t *c, const char *url);
  * Makes this node the first manager of a new swarm. `request_json` is the
  * body of Docker's POST /swarm/init ("ListenAddr", "AdvertiseAddr",
  * "ForceNewCluster", "Spec" {...}, "Availability", ...); NULL means defaults.
- * Zero or absent Spec values take Swarm's defaults.
+ * Zero or absent Spec values take Swarm's defaults. The node creates the
+ * swarm's root CA, its own certificate and the two join tokens, and starts
+ * listening for other nodes on ListenAddr (an AdvertiseAddr without a port
+ * takes the listen port).
  *
  * Errors: SWARM_EINVALID (bad request), SWARM_EUNAVAILABLE with Docker's text
- * "This node is already part of a swarm..." when already in one,
- * SWARM_ECLOSED, SWARM_ETIMEDOUT.
+ * "This node is already part of a swarm..." when already in one, SWARM_EBUSY
+ * when ListenAddr is in use (nothing is written then), SWARM_ECLOSED,
+ * SWARM_ETIMEDOUT.
  */
 SWARM_API int swarm_cluster_init(swarm_cluster_t *c, const char *request_json);
 
