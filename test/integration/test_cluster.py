@@ -99,13 +99,20 @@ class ClusterTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="swarm-cluster-")
         self.port = free_port()
         self.nodes = [Node(self.tmp, i, self.port) for i in (1, 2, 3)]
+        self.pids = set()
+        try:
+            self.start_cluster()
+        except BaseException:
+            self.stop_all()  # a failed setUp gets no tearDown: leave no process behind
+            raise
+
+    def start_cluster(self):
         self.m = self.nodes[0].start()
         self.m.init(AdvertiseAddr=self.nodes[0].addr)
         self.token = self.m.join_tokens["Worker"]
         for n in self.nodes[1:]:
             n.start().join(self.nodes[0].addr, self.token)
         wait_for(lambda: self.ready_hostnames() == ["node1", "node2", "node3"], what="3 ready nodes")
-        self.pids = set()
 
     def tearDown(self):
         try:
@@ -113,12 +120,15 @@ class ClusterTest(unittest.TestCase):
                 for s in self.m.services.list():
                     s.remove()
         finally:
-            for n in self.nodes:
-                n.stop()
-            for pid in self.pids:
-                if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.stop_all()
+
+    def stop_all(self):
+        for n in self.nodes:
+            n.stop()
+        for pid in self.pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def ready_hostnames(self):
         return sorted(n.hostname for n in self.m.nodes.list() if n.state == "ready")

@@ -77,9 +77,14 @@ class SwarmdTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="swarmd-test-")
         self.daemon = Daemon(self.tmp)
-        self.c = self.daemon.start()
-        self.c.init()
         self.pids = set()
+        try:
+            self.c = self.daemon.start()
+            self.c.init()
+        except BaseException:
+            self.daemon.close()  # a failed setUp gets no tearDown: leave no process behind
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
     def tearDown(self):
         try:
