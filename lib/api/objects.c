@@ -100,6 +100,42 @@ static int to_list(json_t *arr, void *(*wrap)(json_t *), void (*free_one)(void *
     return 0;
 }
 
+typedef void *(*wrap_fn)(json_t *obj);
+
+/* A "<Kind>Get" call wrapped into a handle. */
+static int get_one(swarm_cluster_t *c, const char *method, const char *ref, wrap_fn wrap, void **out)
+{
+    json_t *req = NULL, *obj = NULL;
+    if (out)
+        *out = NULL;
+    int rc = ref_request(&req, c, ref, out);
+    if (rc)
+        return rc;
+    rc = swarm__api_call(c, method, req, &obj);
+    json_decref(req);
+    if (rc)
+        return rc;
+    *out = wrap(obj);
+    return *out ? 0 : swarm__error_nomem();
+}
+
+/* A "<Kind>List" call wrapped into an array of handles. */
+static int get_list(swarm_cluster_t *c, const char *method, const char *filters_json, wrap_fn wrap,
+                    void (*free_one)(void *), void ***out, size_t *count)
+{
+    json_t *req = NULL, *arr = NULL;
+    if (out)
+        *out = NULL;
+    if (count)
+        *count = 0;
+    int rc = filters_request(&req, c, filters_json, out, count);
+    if (rc)
+        return rc;
+    rc = swarm__api_call(c, method, req, &arr);
+    json_decref(req);
+    return rc ? rc : to_list(arr, wrap, free_one, out, count);
+}
+
 /* ------------------------------------------------------------ services */
 
 static const char *mode_of(const json_t *obj)
@@ -174,30 +210,13 @@ int swarm_service_create(swarm_cluster_t *c, const char *spec_json, swarm_servic
 
 int swarm_service_get(swarm_cluster_t *c, const char *id_or_name, swarm_service_t **out)
 {
-    json_t *req = NULL, *obj = NULL;
-    if (out)
-        *out = NULL;
-    int rc = ref_request(&req, c, id_or_name, out);
-    if (rc)
-        return rc;
-    rc = swarm__api_call(c, "ServiceGet", req, &obj);
-    json_decref(req);
-    return rc ? rc : service_out(obj, out);
+    return get_one(c, "ServiceGet", id_or_name, wrap_service, (void **)out);
 }
 
 int swarm_service_list(swarm_cluster_t *c, const char *filters_json, swarm_service_t ***out, size_t *count)
 {
-    json_t *req = NULL, *arr = NULL;
-    if (out)
-        *out = NULL;
-    if (count)
-        *count = 0;
-    int rc = filters_request(&req, c, filters_json, out, count);
-    if (rc)
-        return rc;
-    rc = swarm__api_call(c, "ServiceList", req, &arr);
-    json_decref(req);
-    return rc ? rc : to_list(arr, wrap_service, (void (*)(void *))swarm_service_free, (void ***)out, count);
+    return get_list(c, "ServiceList", filters_json, wrap_service, (void (*)(void *))swarm_service_free,
+                    (void ***)out, count);
 }
 
 int swarm_service_update(swarm_cluster_t *c, const char *id_or_name, uint64_t version, const char *spec_json,
@@ -281,33 +300,12 @@ static void *wrap_node(json_t *obj)
 
 int swarm_node_get(swarm_cluster_t *c, const char *id_or_name, swarm_node_t **out)
 {
-    json_t *req = NULL, *obj = NULL;
-    if (out)
-        *out = NULL;
-    int rc = ref_request(&req, c, id_or_name, out);
-    if (rc)
-        return rc;
-    rc = swarm__api_call(c, "NodeGet", req, &obj);
-    json_decref(req);
-    if (rc)
-        return rc;
-    *out = wrap_node(obj);
-    return *out ? 0 : swarm__error_nomem();
+    return get_one(c, "NodeGet", id_or_name, wrap_node, (void **)out);
 }
 
 int swarm_node_list(swarm_cluster_t *c, const char *filters_json, swarm_node_t ***out, size_t *count)
 {
-    json_t *req = NULL, *arr = NULL;
-    if (out)
-        *out = NULL;
-    if (count)
-        *count = 0;
-    int rc = filters_request(&req, c, filters_json, out, count);
-    if (rc)
-        return rc;
-    rc = swarm__api_call(c, "NodeList", req, &arr);
-    json_decref(req);
-    return rc ? rc : to_list(arr, wrap_node, (void (*)(void *))swarm_node_free, (void ***)out, count);
+    return get_list(c, "NodeList", filters_json, wrap_node, (void (*)(void *))swarm_node_free, (void ***)out, count);
 }
 
 int swarm_node_update(swarm_cluster_t *c, const char *id_or_name, uint64_t version, const char *spec_json)
@@ -387,33 +385,12 @@ static void *wrap_task(json_t *obj)
 
 int swarm_task_get(swarm_cluster_t *c, const char *id, swarm_task_t **out)
 {
-    json_t *req = NULL, *obj = NULL;
-    if (out)
-        *out = NULL;
-    int rc = ref_request(&req, c, id, out);
-    if (rc)
-        return rc;
-    rc = swarm__api_call(c, "TaskGet", req, &obj);
-    json_decref(req);
-    if (rc)
-        return rc;
-    *out = wrap_task(obj);
-    return *out ? 0 : swarm__error_nomem();
+    return get_one(c, "TaskGet", id, wrap_task, (void **)out);
 }
 
 int swarm_task_list(swarm_cluster_t *c, const char *filters_json, swarm_task_t ***out, size_t *count)
 {
-    json_t *req = NULL, *arr = NULL;
-    if (out)
-        *out = NULL;
-    if (count)
-        *count = 0;
-    int rc = filters_request(&req, c, filters_json, out, count);
-    if (rc)
-        return rc;
-    rc = swarm__api_call(c, "TaskList", req, &arr);
-    json_decref(req);
-    return rc ? rc : to_list(arr, wrap_task, (void (*)(void *))swarm_task_free, (void ***)out, count);
+    return get_list(c, "TaskList", filters_json, wrap_task, (void (*)(void *))swarm_task_free, (void ***)out, count);
 }
 
 const char *swarm_task_id(const swarm_task_t *t) { return t ? str_or_empty(t->obj, "ID") : ""; }
