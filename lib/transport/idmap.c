@@ -90,3 +90,31 @@ void swarm__idmap_fini(swarm__idmap *m)
     m->slots = NULL;
     m->cap = m->n = 0;
 }
+
+static int by_id(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+size_t swarm__idmap_drain(swarm__idmap *m, uint64_t (*up_id)(const void *value), void (*release)(void *value),
+                          uint64_t **ids)
+{
+    uint64_t *out = calloc(m->n + 1, sizeof *out);
+    size_t n = 0;
+    for (;;) {
+        void *v = NULL;
+        for (size_t i = 0; i < m->cap && v == NULL; i++)
+            v = m->slots[i].value;
+        if (v == NULL)
+            break;
+        uint64_t id = up_id(v);
+        if (id && out)
+            out[n++] = id;
+        release(v);
+    }
+    if (out)
+        qsort(out, n, sizeof *out, by_id);
+    *ids = out;
+    return n;
+}

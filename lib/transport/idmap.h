@@ -24,4 +24,13 @@ void *swarm__idmap_del(swarm__idmap *m, uint64_t a, uint64_t b);
 /* Frees the storage (not the values). */
 void swarm__idmap_fini(swarm__idmap *m);
 
+/*
+ * Empties a map of links at close: for each value, up_id(value) gives its
+ * link id if the link was up (0 otherwise), then release(value) frees it and
+ * takes it out of the map. *ids gets the ids of the links that were up, in
+ * ascending order (malloc'd, may be NULL when none); returns their count.
+ */
+size_t swarm__idmap_drain(swarm__idmap *m, uint64_t (*up_id)(const void *value), void (*release)(void *value),
+                          uint64_t **ids);
+
 #endif

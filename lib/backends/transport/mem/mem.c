@@ -869,10 +869,15 @@ static int mem_respond(struct swarm_transport_backend *b, uint64_t link, uint64_
     return 0;
 }
 
-static int by_id(const void *x, const void *y)
+static uint64_t up_id(const void *v)
 {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
+    const mlink *l = v;
+    return l->up ? l->id : 0;
+}
+
+static void release_link(void *v)
+{
+    link_free(v);
 }
 
 static void mem_close(struct swarm_transport_backend *b)
@@ -919,20 +924,8 @@ static void mem_close(struct swarm_transport_backend *b)
     }
     m->q_tail[Q_NET] = NULL;
 
-    uint64_t *down = calloc(m->links.n + 1, sizeof *down);
-    size_t n_down = 0;
-    for (;;) {
-        mlink *l = NULL;
-        for (size_t i = 0; i < m->links.cap && l == NULL; i++)
-            l = m->links.slots[i].value;
-        if (l == NULL)
-            break;
-        if (l->up && down != NULL)
-            down[n_down++] = l->id;
-        link_free(l);
-    }
-    if (down != NULL)
-        qsort(down, n_down, sizeof *down, by_id);
+    uint64_t *down;
+    size_t n_down = swarm__idmap_drain(&m->links, up_id, release_link, &down);
     swarm__requests_incoming_drop(m->req, 0);
     swarm__requests_fail(m->req, 0, SWARM_EUNAVAILABLE);
     while (closed_items) {

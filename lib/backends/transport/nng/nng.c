@@ -1074,10 +1074,15 @@ static int nb_respond(struct swarm_transport_backend *base, uint64_t link, uint6
     return enqueue(c, frame, len) != 0 ? swarm__error_nomem() : 0;
 }
 
-static int by_id(const void *x, const void *y)
+static uint64_t up_id(const void *v)
 {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
+    const nlink *l = v;
+    return l->up ? l->id : 0;
+}
+
+static void release_link(void *v)
+{
+    link_remove(v);
 }
 
 static void nb_close(struct swarm_transport_backend *base)
@@ -1114,20 +1119,8 @@ static void nb_close(struct swarm_transport_backend *base)
         free(ls);
     }
 
-    size_t n_down = 0;
-    uint64_t *down = calloc(b->links.n + 1, sizeof *down);
-    for (;;) {
-        nlink *l = NULL;
-        for (size_t i = 0; i < b->links.cap && l == NULL; i++)
-            l = b->links.slots[i].value;
-        if (l == NULL)
-            break;
-        if (l->up && down != NULL)
-            down[n_down++] = l->id;
-        link_remove(l);
-    }
-    if (down != NULL)
-        qsort(down, n_down, sizeof *down, by_id);
+    uint64_t *down;
+    size_t n_down = swarm__idmap_drain(&b->links, up_id, release_link, &down);
 
     swarm__requests_incoming_drop(b->req, 0);
     swarm__requests_fail(b->req, 0, SWARM_EUNAVAILABLE);
