@@ -34,7 +34,8 @@ SWARM_API int swarm_node_list(swarm_cluster_t *c, const char *filters_json,
  * "Labels": {...}, "Role": "worker"|"manager", "Name"}) at `version`
  * (Version.Index as read). Drain moves the node's tasks elsewhere; pause
  * stops new assignments. Errors: SWARM_ENOTFOUND, SWARM_ECONFLICT,
- * SWARM_EINVALID (bad field; changing a role is not supported yet).
+ * SWARM_EINVALID (bad or unknown field), SWARM_ENOTSUPPORTED (changing the
+ * role: promotion needs replicated managers, not available yet).
  */
 SWARM_API int swarm_node_update(swarm_cluster_t *c, const char *id_or_name, uint64_t version, const char *spec_json);
 

@@ -18,7 +18,7 @@ typedef struct swarm_task swarm_task_t;
 SWARM_API int swarm_task_get(swarm_cluster_t *c, const char *id, swarm_task_t **out);
 
 /**
- * Lists tasks, sorted by service, slot, then newest first. Filters (Docker's
+ * Lists tasks, sorted by service, slot, node, then newest first. Filters (Docker's
  * forms, see swarm_service_list): "id", "service" (ID or name), "node" (ID or
  * hostname), "desired-state" ("running", "shutdown", "accepted"), "name".
  * Free with swarm_task_list_free.

@@ -103,7 +103,8 @@ struct swarm_transport_backend {
      */
     int (*dial)(struct swarm_transport_backend *b, const char *addr, uint64_t *link);
 
-    /* Stops redialing a dialed link and closes it (link_down follows). */
+    /* Closes a link, dialed or accepted; a dialed one is not redialed. link_down and the failure of
+     * its pending requests follow later, on the loop (only if the link was up). */
     void (*close_link)(struct swarm_transport_backend *b, uint64_t link);
 
     /* Sends a one-way message. SWARM_EUNAVAILABLE if the link is down; SWARM_EINVALID if too big. */
@@ -117,7 +118,8 @@ struct swarm_transport_backend {
     int (*respond)(struct swarm_transport_backend *b, uint64_t link, uint64_t request_id,
                    const swarm_transport_msg *msg);
 
-    /* Closes every link and the listener; pending requests fail (callbacks run inside close). */
+    /* Closes every link and the listener. Inside the call: pending requests fail (SWARM_EUNAVAILABLE)
+     * and link_down fires for every link that was up; nothing is called after it returns. */
     void (*close)(struct swarm_transport_backend *b);
     void (*free)(struct swarm_transport_backend *b);
 };
