@@ -410,6 +410,15 @@ int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e)
     return 0;
 }
 
+void swarm__agent_detach(swarm__agent *a)
+{
+    swarm__agent_set_uplink(a, NULL, NULL);
+    if (a->session)
+        swarm__dispatcher_close(a->dispatcher, a->session);
+    a->session = NULL;
+    a->dispatcher = NULL;
+}
+
 json_t *swarm__agent_describe(const char *hostname)
 {
     struct utsname u;

@@ -38,6 +38,8 @@ void swarm__agent_assignments(swarm__agent *a, const json_t *msg);
 /* Opens a session with a dispatcher in this process (a manager's own agent). */
 int swarm__agent_attach(swarm__agent *a, swarm__dispatcher *d, swarm__err *e);
 
+/* Closes the in-process session (before that dispatcher goes away). Safe when not attached. */
+void swarm__agent_detach(swarm__agent *a);
 /* This node's description for the dispatcher: Hostname, Platform, Resources, Engine. New reference. */
 json_t *swarm__agent_describe(const char *hostname);
 

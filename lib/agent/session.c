@@ -31,7 +31,14 @@ struct swarm__worker_session {
     swarm__timer *renew;
     char *new_key; /* key of a renewal in flight */
     int stopped;
+    unsigned pending;   /* requests whose callback has not run yet (they hold w) */
+    char *addr;         /* the manager dialed now */
+    json_t *managers;   /* every manager's address, as the managers last said */
+    swarm__timer *failover, *retry;
 };
+
+static void session_free(swarm__worker_session *w);
+static void switch_to(swarm__worker_session *w, const char *addr);
 
 /* Replies carry the generation they were asked in. */
 typedef struct pending {
@@ -45,6 +52,7 @@ static pending *track(swarm__worker_session *w)
     if (p) {
         p->w = w;
         p->generation = w->generation;
+        w->pending++;
     }
     return p;
 }
@@ -55,7 +63,39 @@ static swarm__worker_session *current(pending *p)
     swarm__worker_session *w = p->w;
     int ok = !w->stopped && p->generation == w->generation && w->link_live;
     free(p);
+    w->pending--;
+    if (w->stopped && w->pending == 0)
+        session_free(w);
     return ok ? w : NULL;
+}
+
+/* Remembers the managers a manager told about. */
+static void learn_managers(swarm__worker_session *w, const json_t *body)
+{
+    json_t *m = json_object_get((json_t *)body, "Managers");
+    if (json_is_array(m) && json_array_size(m) > 0) {
+        json_decref(w->managers);
+        w->managers = json_deep_copy(m);
+    }
+}
+
+/*
+ * A manager that does not lead answered: go to the leader it names, or, while
+ * there is none, ask again shortly (an election takes about a second).
+ */
+static int follow_leader(swarm__worker_session *w, const json_t *body, int rc)
+{
+    if (rc != SWARM_ENOTLEADER)
+        return 0;
+    learn_managers(w, body);
+    const char *leader = swarm__json_str(body, "Leader");
+    if (leader && leader[0] && strcmp(leader, w->addr) != 0) {
+        swarm__log_info("worker", "the leader is at %s", leader);
+        switch_to(w, leader);
+    } else {
+        swarm__timer_start(w->retry, 250);
+    }
+    return 1;
 }
 
 static void send_status(void *payload, const json_t *updates)
@@ -76,7 +116,10 @@ static void beat_replied(void *payload, int status, const swarm_transport_msg *m
         return;
     json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
     int rc = body ? swarm__proto_error_of(body, NULL) : status;
-    if (rc == SWARM_ENOTFOUND) {
+    if (follow_leader(w, body, rc)) {
+        w->session_id[0] = '\0';
+        swarm__agent_set_uplink(w->agent, NULL, NULL);
+    } else if (rc == SWARM_ENOTFOUND) {
         /* The manager forgot the session (it marked us down): open a new one. */
         w->session_id[0] = '\0';
         swarm__agent_set_uplink(w->agent, NULL, NULL);
@@ -111,12 +154,17 @@ static void session_opened(void *payload, int status, const swarm_transport_msg 
     const char *why = NULL;
     int rc = body ? swarm__proto_error_of(body, &why) : status;
     const char *sid = swarm__json_str(body, "SessionID");
+    if (follow_leader(w, body, rc)) {
+        json_decref(body);
+        return;
+    }
     if (rc != 0 || sid == NULL) {
         swarm__log_warn("worker", "dispatcher session refused: %s", why ? why : swarm_strerror(rc));
         json_decref(body);
         return;
     }
     snprintf(w->session_id, sizeof w->session_id, "%s", sid);
+    learn_managers(w, body);
     int64_t p = swarm__json_int(body, "HeartbeatPeriod", 5000000000LL) / 1000000;
     w->period_ms = p > 0 ? p : 5000;
     json_decref(body);
@@ -264,6 +312,7 @@ void swarm__worker_session_link_up(swarm__worker_session *w, uint64_t link)
     w->link_live = 1;
     w->generation++;
     w->session_id[0] = '\0';
+    swarm__timer_stop(w->failover);
     json_t *req = json_object();
     pending *p = track(w);
     if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_NONCE, req, REQUEST_TIMEOUT_MS, nonce_received, p) != 0)
@@ -281,7 +330,10 @@ void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link)
     swarm__timer_stop(w->beat);
     swarm__timer_stop(w->renew);
     swarm__agent_set_uplink(w->agent, NULL, NULL);
-    swarm__log_info("worker", "lost the link to the manager; tasks keep running, reconnecting");
+    swarm__log_info("worker", "lost the link to the manager at %s; tasks keep running, reconnecting", w->addr);
+    /* The link redials on its own; if it stays down, another manager may lead by now. */
+    if (json_array_size(w->managers) > 1)
+        swarm__timer_start(w->failover, 500);
 }
 
 void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint64_t request_id,
@@ -297,6 +349,52 @@ void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint
     if (body)
         swarm__agent_assignments(w->agent, body);
     json_decref(body);
+}
+
+/* Dials another manager instead of the current one. */
+static void switch_to(swarm__worker_session *w, const char *addr)
+{
+    char *copy = strdup(addr);
+    uint64_t link;
+    if (copy == NULL || w->t->dial(w->t, addr, &link) != 0) {
+        swarm__log_warn("worker", "cannot dial the manager at %s", addr);
+        free(copy);
+        return;
+    }
+    w->t->close_link(w->t, w->link);
+    swarm__worker_session_link_down(w, w->link);
+    swarm__timer_stop(w->failover);
+    w->link = link;
+    free(w->addr);
+    w->addr = copy;
+}
+
+static void retry_now(void *arg)
+{
+    swarm__worker_session *w = arg;
+    if (w->link_live && w->session_id[0] == '\0')
+        swarm__worker_session_link_up(w, w->link);
+}
+
+/* The link stayed down: try the next manager in the list. */
+static void failover_now(void *arg)
+{
+    swarm__worker_session *w = arg;
+    size_t n = json_array_size(w->managers), i, at = n;
+    if (w->link_live || n < 2)
+        return;
+    for (i = 0; i < n; i++)
+    {
+        const char *a = json_string_value(json_array_get(w->managers, i));
+        if (a && strcmp(a, w->addr) == 0)
+            at = i;
+    }
+    const char *next = json_string_value(json_array_get(w->managers, at == n ? 0 : (at + 1) % n));
+    if (next) {
+        swarm__log_info("worker", "trying the manager at %s", next);
+        switch_to(w, next);
+        swarm__timer_start(w->failover, 1000); /* and on, if that one does not answer either */
+    }
 }
 
 uint64_t swarm__worker_session_link(const swarm__worker_session *w)
@@ -331,7 +429,12 @@ int swarm__worker_session_start(swarm__worker_session **out, swarm__timers *time
     w->hostname = strdup(hostname);
     w->beat = swarm__timer_new(timers, beat, w);
     w->renew = swarm__timer_new(timers, renew_now, w);
-    if (!w->cert || !w->key || !w->hostname || !w->beat || !w->renew) {
+    w->failover = swarm__timer_new(timers, failover_now, w);
+    w->retry = swarm__timer_new(timers, retry_now, w);
+    w->addr = strdup(manager_addr);
+    w->managers = json_pack("[s]", manager_addr);
+    if (!w->cert || !w->key || !w->hostname || !w->beat || !w->renew || !w->failover || !w->retry || !w->addr ||
+        !w->managers) {
         swarm__worker_session_stop(w);
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
     }
@@ -353,10 +456,30 @@ void swarm__worker_session_stop(swarm__worker_session *w)
         swarm__agent_set_uplink(w->agent, NULL, NULL);
     swarm__timer_free(w->beat);
     swarm__timer_free(w->renew);
+    swarm__timer_free(w->failover);
+    swarm__timer_free(w->retry);
+    w->beat = w->renew = w->failover = w->retry = NULL;
+    if (w->link)
+        w->t->close_link(w->t, w->link);
+    /* Requests in flight hold w: the last of their callbacks frees it. */
+    if (w->pending == 0)
+        session_free(w);
+}
+
+static void session_free(swarm__worker_session *w)
+{
     free(w->new_key);
     free(w->cert);
     free(w->key);
     free(w->hostname);
-    /* Pending requests still point at w: the transport's close (before this) fails them. */
+    free(w->addr);
+    json_decref(w->managers);
     free(w);
+}
+
+void swarm__worker_session_set_managers(swarm__worker_session *w, const json_t *managers)
+{
+    json_t *body = json_pack("{s:O}", "Managers", managers);
+    learn_managers(w, body);
+    json_decref(body);
 }

@@ -9,7 +9,9 @@
  * keep running meanwhile). The node's certificate is renewed with the manager
  * at a random point between 50% and 80% of its lifetime (Swarm's rule; the
  * environment variable LIBSWARM_TEST_CERT_RENEW_MS shortens the wait for
- * tests). Runs on the node's loop.
+ * tests). With several managers, a manager that does not lead sends the node
+ * to the leader; a link that stays down for half a second makes the session
+ * try the next manager it knows. Runs on the node's loop.
  */
 #ifndef SWARM_AGENT_SESSION_H
 #define SWARM_AGENT_SESSION_H
@@ -37,7 +39,9 @@ void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link);
 void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint64_t request_id,
                                    const swarm_transport_msg *msg);
 
-/* The link to the manager (fixed across reconnects). */
+/* Managers to fail over to (a JSON array of addresses, borrowed); the session also learns them from the managers. */
+void swarm__worker_session_set_managers(swarm__worker_session *w, const json_t *managers);
+/* The link to the manager (the same across reconnects; a new one when the session moves to another manager). */
 uint64_t swarm__worker_session_link(const swarm__worker_session *w);
 
 /* 1 while a dispatcher session is open. */

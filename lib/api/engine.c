@@ -13,6 +13,8 @@
 #include "manager/manager.h"
 #include "manager/scheduler/scheduler.h"
 #include "model/model.h"
+#include "api/replica.h"
+#include "raft/raft.h"
 #include "raft/proposer.h"
 #include "store/store.h"
 
@@ -109,8 +111,8 @@ static int parse_options(swarm__engine *eng, const char *options_json)
         rc = swarm__error_set(SWARM_EINVALID, "options: must be a JSON object");
         goto out;
     }
-    static const char *const known[] = {"StateDir", "ListenAddr", "AdvertiseAddr", "Hostname",
-                                        "Store",    "Runtime",    "Scheduler",     NULL};
+    static const char *const known[] = {"StateDir", "ListenAddr", "AdvertiseAddr", "Hostname",   "Store",
+                                        "Runtime",  "Scheduler",  "LeaderWait",    "RaftTick", NULL};
     const char *key;
     json_t *val;
     json_object_foreach(opts, key, val) {
@@ -120,7 +122,7 @@ static int parse_options(swarm__engine *eng, const char *options_json)
         if (!ok) {
             rc = swarm__error_set(SWARM_EINVALID,
                                   "options: unknown key \"%s\" (known: StateDir, ListenAddr, AdvertiseAddr, "
-                                  "Hostname, Store, Runtime, Scheduler)",
+                                  "Hostname, Store, Runtime, Scheduler, LeaderWait, RaftTick)",
                                   key);
             goto out;
         }
@@ -131,6 +133,21 @@ static int parse_options(swarm__engine *eng, const char *options_json)
         (rc = opt_string(opts, "Runtime", &eng->runtime_name)) ||
         (rc = opt_string(opts, "Scheduler", &eng->scheduler_name)))
         goto out;
+    eng->leader_wait_ms = SWARM__LEADER_WAIT_MS;
+    eng->raft_tick_ms = SWARM__RAFT_HEARTBEAT_MS;
+    json_t *wait = json_object_get(opts, "LeaderWait"), *tick = json_object_get(opts, "RaftTick");
+    if (wait && (!json_is_integer(wait) || json_integer_value(wait) < 0 || json_integer_value(wait) > 3600000)) {
+        rc = swarm__error_set(SWARM_EINVALID, "options: \"LeaderWait\" must be milliseconds from 0 to 3600000");
+        goto out;
+    }
+    if (tick && (!json_is_integer(tick) || json_integer_value(tick) < 10 || json_integer_value(tick) > 60000)) {
+        rc = swarm__error_set(SWARM_EINVALID, "options: \"RaftTick\" must be milliseconds from 10 to 60000");
+        goto out;
+    }
+    if (wait)
+        eng->leader_wait_ms = (int)json_integer_value(wait);
+    if (tick)
+        eng->raft_tick_ms = (unsigned)json_integer_value(tick);
     if (eng->runtime_name && !swarm__runtime_known(eng->runtime_name)) {
         rc = swarm__error_set(SWARM_EINVALID, "options: unknown runtime \"%s\"", eng->runtime_name);
         goto out;
@@ -193,6 +210,10 @@ static void rpc_destroy(swarm__call *c)
 void swarm__rpc_reply(void *payload, int rc, const swarm__err *err, json_t *result)
 {
     rpc_call *r = payload;
+    if (rc == 0)
+        swarm__replica_decorate(r->eng, r->method, result);
+    if (r->remote_rid)
+        return swarm__replica_remote_reply(r, rc, err, result);
     if (rc == 0) {
         r->result = json_is_null(result) || result == NULL ? strdup("null") : swarm__json_dump(result);
         if (r->result == NULL) {
@@ -315,7 +336,6 @@ static const struct {
 static void rpc_run(swarm__call *c)
 {
     rpc_call *r = (rpc_call *)c;
-    swarm__engine *eng = r->eng;
     swarm__err e;
     json_t *req = r->params ? json_loads(r->params, 0, NULL) : json_object();
     if (!json_is_object(req)) {
@@ -323,6 +343,20 @@ static void rpc_run(swarm__call *c)
         swarm__err_set(&e, SWARM_EINVALID, "%s: the request must be a JSON object", r->method);
         return swarm__rpc_reply(r, e.code, &e, NULL);
     }
+    swarm__engine_dispatch(r->eng, r, req);
+    json_decref(req);
+}
+
+/* Calls that concern this node itself, never forwarded to the leader. */
+static int node_local(const char *method)
+{
+    return strcmp(method, "SwarmInit") == 0 || strcmp(method, "SwarmJoin") == 0 ||
+           strcmp(method, "SwarmLeave") == 0 || strcmp(method, "Info") == 0;
+}
+
+void swarm__engine_dispatch(swarm__engine *eng, rpc_call *r, const json_t *req)
+{
+    swarm__err e;
     engine_handler fn = NULL;
     int needs_manager = 1;
     for (size_t i = 0; i < sizeof engine_handlers / sizeof engine_handlers[0]; i++) {
@@ -345,12 +379,16 @@ static void rpc_run(swarm__call *c)
                        "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
                        "state. Please run this command on a manager node or promote the current node to a manager.");
         swarm__rpc_reply(r, e.code, &e, NULL);
+    } else if (r->remote_rid && node_local(r->method)) {
+        swarm__err_set(&e, SWARM_EINVALID, "%s concerns one node and cannot be forwarded", r->method);
+        swarm__rpc_reply(r, e.code, &e, NULL);
+    } else if (!node_local(r->method) && !r->remote_rid && swarm__replica_route(eng, r, req)) {
+        return; /* on its way to the leader */
     } else if (fn) {
-        fn(eng, req, r);
+        fn(eng, (json_t *)req, r);
     } else {
         api_fn(&eng->api, req, swarm__rpc_reply, r);
     }
-    json_decref(req);
 }
 
 int swarm__engine_rpc(swarm__engine *eng, const char *method, const char *params, char **result, int timeout_ms)
@@ -385,7 +423,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
     swarm__store_deliver(eng->store);
 }
 
-static void notify_pending(void *payload)
+void swarm__engine_notify_pending(void *payload)
 {
     swarm__engine *eng = payload;
     event_active(eng->deliver_ev, 0, 0);
@@ -414,7 +452,7 @@ static void attach_run(swarm__call *c)
             rc = swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
     }
     if (rc == 0) {
-        swarm__store_set_notify(eng->store, notify_pending, eng);
+        swarm__store_set_notify(eng->store, swarm__engine_notify_pending, eng);
         eng->api.store = eng->store;
         eng->api.proposer = eng->proposer;
         eng->api.clock = eng->clock;

@@ -19,6 +19,9 @@
 
 #include <jansson.h>
 
+/* How long a call waits for a leader before it fails (option LeaderWait). */
+#define SWARM__LEADER_WAIT_MS 5000
+
 enum { SWARM__NODE_NONE = 0, SWARM__NODE_MANAGER = 1, SWARM__NODE_WORKER = 2 };
 
 struct swarm__engine {
@@ -52,6 +55,23 @@ struct swarm__engine {
     swarm__nodeserver *nodeserver;        /* managers */
     swarm__worker_session *worker;        /* workers */
     struct join_op *joining;              /* a join in progress */
+    /* managers: the Raft member and leadership (replica.c) */
+    struct swarm__raft *raft;
+    uint64_t raft_id;
+    unsigned raft_tick_ms;                /* Spec.Raft's ticks are this long (option RaftTick) */
+    unsigned raft_heartbeat_ms, raft_election_ms; /* 0: defaults */
+    int leader_wait_ms;                   /* how long calls wait for a leader */
+    swarm__proposer *term_proposer;       /* the leader's components', for one term */
+    swarm__timer *raft_timer;
+    int leading, gaining;
+    uint64_t leader_id;
+    char *leader_addr;
+    char *join_leader;                    /* where RAFT_JOIN goes before Raft knows a leader */
+    struct outlink *outlinks;
+    struct forward *forwards;
+    uint64_t fwd_link;
+    char *fwd_addr;
+    json_t *heard;                        /* node ID -> monotonic ns of its last Raft message */
 };
 
 typedef struct rpc_call {
@@ -60,7 +80,15 @@ typedef struct rpc_call {
     char method[48];
     char *params;
     char *result;
+    uint64_t remote_link, remote_rid; /* a call forwarded by another manager (rid != 0) */
 } rpc_call;
+
+/* Runs a call here: engine handlers, then controlapi's (replies through swarm__rpc_reply). */
+void swarm__engine_dispatch(swarm__engine *eng, rpc_call *call, const json_t *req);
+/* The store's notify callback: delivers its events on the loop. */
+void swarm__engine_notify_pending(void *payload);
+/* The worker session renewed this node's certificate. */
+void swarm__engine_renewed(void *payload, const char *cert_pem, const char *key_pem);
 
 /* Completes an RPC (see controlapi's swarm__reply_fn). */
 void swarm__rpc_reply(void *payload, int rc, const swarm__err *err, json_t *result);

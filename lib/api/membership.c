@@ -5,6 +5,7 @@
  * identity on disk, its transport, and starting/stopping what its role runs.
  */
 #include "api/engine_int.h"
+#include "api/replica.h"
 
 #include "ca/ca.h"
 #include "core/id.h"
@@ -257,13 +258,18 @@ static void join_link_up(swarm__engine *eng, uint64_t link);
 static void join_link_down(swarm__engine *eng, uint64_t link);
 static void join_receive(swarm__engine *eng, uint64_t link, uint64_t rid, const swarm_transport_msg *msg);
 
+/* Links: accepted ones belong to the node server; dialed ones to the worker session, else to Raft (replica.c). */
 static void host_link_up(void *ctx, uint64_t link, const char *remote_addr, int accepted)
 {
     swarm__engine *eng = ((host_ctx *)ctx)->eng;
-    if (eng->nodeserver && accepted)
-        swarm__nodeserver_link_up(eng->nodeserver, link, remote_addr);
-    else if (eng->worker)
+    if (accepted) {
+        if (eng->nodeserver)
+            swarm__nodeserver_link_up(eng->nodeserver, link, remote_addr);
+    } else if (eng->worker && link == swarm__worker_session_link(eng->worker)) {
         swarm__worker_session_link_up(eng->worker, link);
+    } else {
+        swarm__replica_link_up(eng, link);
+    }
 }
 
 static void host_link_down(void *ctx, uint64_t link)
@@ -273,15 +279,18 @@ static void host_link_down(void *ctx, uint64_t link)
         swarm__nodeserver_link_down(eng->nodeserver, link);
     if (eng->worker)
         swarm__worker_session_link_down(eng->worker, link);
+    swarm__replica_link_down(eng, link);
 }
 
 static void host_receive(void *ctx, uint64_t link, uint64_t rid, const swarm_transport_msg *msg)
 {
     swarm__engine *eng = ((host_ctx *)ctx)->eng;
-    if (eng->nodeserver)
-        swarm__nodeserver_receive(eng->nodeserver, link, rid, msg);
-    else if (eng->worker)
+    if (eng->worker && link == swarm__worker_session_link(eng->worker))
         swarm__worker_session_receive(eng->worker, link, rid, msg);
+    else if (swarm__replica_receive(eng, link, rid, msg))
+        return;
+    else if (eng->nodeserver)
+        swarm__nodeserver_receive(eng->nodeserver, link, rid, msg);
     else if (rid)
         swarm__proto_respond_error(eng->transport, link, rid, msg->type, SWARM_EUNAVAILABLE, "not ready");
 }
@@ -402,7 +411,7 @@ static void refused(void *payload, const char *why)
 }
 
 /* The worker renewed its certificate: keep it, and use it for new links. */
-static void renewed(void *payload, const char *cert_pem, const char *key_pem)
+void swarm__engine_renewed(void *payload, const char *cert_pem, const char *key_pem)
 {
     swarm__engine *eng = payload;
     set_str(&eng->cert_pem, cert_pem);
@@ -441,18 +450,17 @@ int swarm__engine_start_roles(swarm__engine *eng, swarm__err *e)
     if (rc == 0)
         rc = swarm__agent_start(&eng->agent, base, eng->timers, eng->clock, eng->runtime_name, dir, eng->node_id, e);
     if (rc == 0 && eng->role == SWARM__NODE_MANAGER) {
-        rc = swarm__manager_start(&eng->manager, base, eng->timers, eng->store, eng->proposer, eng->clock,
-                                  eng->scheduler_name, e);
-        if (rc == 0)
-            rc = swarm__agent_attach(eng->agent, swarm__manager_dispatcher(eng->manager), e);
-        if (rc == 0)
-            rc = swarm__nodeserver_new(&eng->nodeserver, eng->timers, eng->store, eng->proposer,
-                                       swarm__manager_dispatcher(eng->manager), eng->clock, eng->node_id, e);
-        if (rc == 0)
+        /* The leader's components start when this manager leads (replica.c). */
+        rc = swarm__nodeserver_new(&eng->nodeserver, eng->timers, eng->store, NULL, NULL, eng->clock, eng->node_id,
+                                   e);
+        if (rc == 0) {
             swarm__nodeserver_set_transport(eng->nodeserver, eng->transport);
+            rc = swarm__replica_start(eng, 0, e);
+        }
     } else if (rc == 0) {
         rc = swarm__worker_session_start(&eng->worker, eng->timers, eng->clock, eng->transport, eng->manager_addr,
-                                         eng->cert_pem, eng->key_pem, eng->agent, eng->hostname, refused, renewed, eng, e);
+                                         eng->cert_pem, eng->key_pem, eng->agent, eng->hostname, refused,
+                                         swarm__engine_renewed, eng, e);
     }
     if (rc != 0)
         swarm__engine_stop_roles(eng, 0);
@@ -470,22 +478,19 @@ void swarm__engine_stop_roles(swarm__engine *eng, int kill_tasks)
         eng->transport->close(eng->transport);
     swarm__worker_session_stop(eng->worker);
     eng->worker = NULL;
+    /* The leader's components (and their proposals) go before the agent they may talk to. */
+    swarm__replica_stop(eng);
     swarm__agent_stop(eng->agent, kill_tasks);
     eng->agent = NULL;
-    if (eng->proposer && (eng->manager || eng->nodeserver)) {
-        eng->proposer->close(eng->proposer);
-        eng->proposer = NULL;
+    if (eng->proposer == NULL) {
         swarm__err e;
-        if (swarm__proposer_local_new(&eng->proposer, swarm__loop_base(eng->loop), eng->store, &e) == 0) {
+        if (swarm__proposer_local_new(&eng->proposer, swarm__loop_base(eng->loop), eng->store, &e) == 0)
             eng->api.proposer = eng->proposer;
-        } else {
+        else
             swarm__log_error("engine", "cannot recreate the proposer: %s", e.message);
-        }
     }
     swarm__nodeserver_free(eng->nodeserver);
     eng->nodeserver = NULL;
-    swarm__manager_stop(eng->manager);
-    eng->manager = NULL;
     if (eng->transport) {
         eng->transport->free(eng->transport);
         eng->transport = NULL;
@@ -517,7 +522,19 @@ static json_t *self_node(swarm__engine *eng, const json_t *req, const char *now)
 typedef struct init_ctx {
     swarm__engine *eng;
     rpc_call *call;
+    json_t *cluster, *node; /* what init writes once this manager leads its new group */
+    int64_t deadline_ns;
 } init_ctx;
+
+/* Raft's own state of a manager that leaves or starts over. */
+static void remove_raft_dir(swarm__engine *eng)
+{
+    if (eng->state_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/raft", eng->state_dir);
+        swarm__remove_tree(path);
+    }
+}
 
 static void forget_identity(swarm__engine *eng)
 {
@@ -535,9 +552,12 @@ static void init_applied(void *payload, int rc, const swarm__err *err, uint64_t 
     (void)index;
     init_ctx *ctx = payload;
     swarm__engine *eng = ctx->eng;
+    json_decref(ctx->cluster);
+    json_decref(ctx->node);
     if (rc != 0) {
         swarm__engine_stop_roles(eng, 0);
         swarm__identity_remove(eng);
+        remove_raft_dir(eng);
         forget_identity(eng);
         swarm__rpc_reply(ctx->call, rc, err, NULL);
     } else {
@@ -550,6 +570,29 @@ static void init_applied(void *payload, int rc, const swarm__err *err, uint64_t 
         swarm__rpc_reply(ctx->call, 0, NULL, json_pack("{s:s}", "NodeID", eng->node_id));
     }
     free(ctx);
+}
+
+/* A one-voter group elects itself within a few loop turns; then the swarm's first objects are written. */
+static void init_when_leading(void *arg)
+{
+    init_ctx *ctx = arg;
+    swarm__engine *eng = ctx->eng;
+    swarm__err e;
+    int rc;
+    if (eng->raft && swarm__raft_state(eng->raft) != RAFT_LEADER) {
+        void *token;
+        if (eng->clock->mono_ns(eng->clock->data) < ctx->deadline_ns &&
+            swarm__oneshot(eng->timers, 5, init_when_leading, ctx, &token) == 0)
+            return;
+        rc = swarm__err_set(&e, SWARM_EUNAVAILABLE, "the new Raft group did not elect this manager");
+    } else {
+        swarm__action acts[2] = {{SWARM__OP_CREATE, SWARM__KIND_CLUSTER, ctx->cluster, 0},
+                                 {SWARM__OP_CREATE, SWARM__KIND_NODE, ctx->node, 0}};
+        rc = eng->proposer->propose(eng->proposer, acts, 2, init_applied, ctx, &e);
+        if (rc == 0)
+            return;
+    }
+    init_applied(ctx, rc, &e, 0);
 }
 
 /* Root CA, this manager's key and certificate, both join tokens. */
@@ -683,9 +726,13 @@ void swarm__swarm_init(swarm__engine *eng, const json_t *req, rpc_call *call)
     if (rc == 0) {
         ctx->eng = eng;
         ctx->call = call;
-        swarm__action acts[2] = {{SWARM__OP_CREATE, SWARM__KIND_CLUSTER, cluster, 0},
-                                 {SWARM__OP_CREATE, SWARM__KIND_NODE, node, 0}};
-        rc = eng->proposer->propose(eng->proposer, acts, 2, init_applied, ctx, &e);
+        ctx->cluster = cluster;
+        ctx->node = node;
+        ctx->deadline_ns = eng->clock->mono_ns(eng->clock->data) + 10000000000LL;
+        remove_raft_dir(eng); /* a new swarm starts a new group */
+        rc = swarm__replica_start(eng, 1, &e);
+        if (rc == 0)
+            return init_when_leading(ctx);
     }
     json_decref(cluster);
     json_decref(node);
@@ -693,6 +740,7 @@ void swarm__swarm_init(swarm__engine *eng, const json_t *req, rpc_call *call)
         free(ctx);
         swarm__engine_stop_roles(eng, 0);
         swarm__identity_remove(eng);
+        remove_raft_dir(eng);
         forget_identity(eng);
         swarm__rpc_reply(call, rc, &e, NULL);
     }
@@ -749,6 +797,34 @@ static void join_free(join_op *j)
     free(j);
 }
 
+static int reset_store(swarm__engine *eng, swarm__err *e);
+
+static void join_undo(swarm__engine *eng)
+{
+    swarm__engine_stop_roles(eng, 0);
+    eng->active = 0;
+    swarm__identity_remove(eng);
+    remove_raft_dir(eng);
+    forget_identity(eng);
+}
+
+static void manager_joined(void *payload, int rc, const char *message)
+{
+    rpc_call *call = payload;
+    swarm__engine *eng = call->eng;
+    swarm__err e;
+    if (rc != 0) {
+        swarm__err_set(&e, rc, "could not join the managers: %s", message ? message : swarm_strerror(rc));
+        if (rc != SWARM_ECLOSED) {
+            join_undo(eng);
+            reset_store(eng, NULL);
+        }
+        return swarm__rpc_reply(call, rc, &e, NULL);
+    }
+    swarm__log_info("engine", "joined the swarm as manager %s", eng->node_id);
+    swarm__rpc_reply(call, 0, NULL, json_pack("{s:s}", "NodeID", eng->node_id));
+}
+
 /* Runs on the loop, outside any transport callback: the join transport can go. */
 static void join_complete(evutil_socket_t fd, short what, void *arg)
 {
@@ -771,16 +847,28 @@ static void join_complete(evutil_socket_t fd, short what, void *arg)
         set_str(&eng->key_pem, j->key);
         set_str(&eng->manager_addr, j->remote);
         set_str(&eng->refused, NULL);
-        eng->role = SWARM__NODE_WORKER;
+        const char *role = swarm__json_str(r, "Role");
+        eng->role = role && strcmp(role, "manager") == 0 ? SWARM__NODE_MANAGER : SWARM__NODE_WORKER;
+        if (eng->role == SWARM__NODE_MANAGER) {
+            reset_store(eng, &e); /* whatever was here: the group's state comes from the leader */
+            remove_raft_dir(eng);
+        }
         rc = swarm__identity_write(eng, &e);
         if (rc == 0) {
             eng->active = 1;
             rc = swarm__engine_start_roles(eng, &e);
         }
+        if (rc == 0 && eng->role == SWARM__NODE_MANAGER) {
+            /* A manager's join ends when the leader made it a voter (it has caught up by then). */
+            rc = swarm__replica_join(eng, j->remote, manager_joined, j->call, &e);
+            if (rc == 0) {
+                swarm__log_info("engine", "joining the Raft group of %s as manager %s", j->remote, eng->node_id);
+                join_free(j);
+                return;
+            }
+        }
         if (rc != 0) {
-            eng->active = 0;
-            swarm__identity_remove(eng);
-            forget_identity(eng);
+            join_undo(eng);
         } else {
             swarm__log_info("engine", "joined the swarm of %s as worker %s", j->remote, eng->node_id);
         }
@@ -869,6 +957,17 @@ static void join_response(void *payload, int status, const swarm_transport_msg *
     const char *why = NULL;
     int rc = body ? swarm__proto_error_of(body, &why) : SWARM_EBACKEND;
     swarm__err e;
+    if (rc == SWARM_ENOTLEADER && j->phase == 2) {
+        /* Only the leader signs certificates: go there (or ask again while an election runs). */
+        const char *leader = swarm__json_str(body, "Leader");
+        if (leader && leader[0])
+            set_str(&j->remote, leader);
+        json_decref(body);
+        j->t->close_link(j->t, j->link);
+        if (join_dial(j, SWARM_TLS_SERVER_AUTH, &e) != 0)
+            return join_finish_later(j, e.code, &e, NULL);
+        return;
+    }
     if (rc != 0) {
         swarm__err_set(&e, rc, "%s", why ? why : "the manager sent a malformed reply");
         json_decref(body);
@@ -952,10 +1051,12 @@ void swarm__swarm_join(swarm__engine *eng, const json_t *req, rpc_call *call)
     const char *listen = swarm__json_str(req, "ListenAddr"), *advertise = swarm__json_str(req, "AdvertiseAddr");
     if (listen && listen[0])
         set_str(&eng->listen_addr, listen);
-    if (advertise && advertise[0]) {
-        char *a = swarm__with_port(advertise);
+    char *adv = advertise && advertise[0] ? advertise_with_listen_port(advertise, eng->listen_addr)
+                : eng->advertise_addr         ? advertise_with_listen_port(eng->advertise_addr, eng->listen_addr)
+                                              : swarm__default_advertise(eng->listen_addr);
+    if (adv) {
         free(eng->advertise_addr);
-        eng->advertise_addr = a;
+        eng->advertise_addr = adv;
     }
     j->phase = 1;
     j->deadline = evtimer_new(swarm__loop_base(eng->loop), join_timeout, j);
@@ -1005,8 +1106,10 @@ static int reset_store(swarm__engine *eng, swarm__err *e)
     int rc = swarm__store_backend_create(eng->store_name, eng->state_dir, &backend, e);
     if (rc == 0)
         rc = swarm__store_open(&eng->store, backend, e);
-    if (rc == 0)
+    if (rc == 0) {
+        swarm__store_set_notify(eng->store, swarm__engine_notify_pending, eng);
         rc = swarm__proposer_local_new(&eng->proposer, swarm__loop_base(eng->loop), eng->store, e);
+    }
     eng->api.store = eng->store;
     eng->api.proposer = eng->proposer;
     return rc;
@@ -1034,6 +1137,7 @@ void swarm__swarm_leave(swarm__engine *eng, const json_t *req, rpc_call *call)
     forget_identity(eng);
     eng->active = 0;
     int rc = manager ? reset_store(eng, &e) : 0;
+    remove_raft_dir(eng);
     swarm__log_info("engine", "left the swarm");
     swarm__rpc_reply(call, rc, rc ? &e : NULL, NULL);
 }

@@ -15,8 +15,13 @@
  *     HEARTBEAT     req  {"SessionID"}                   -> {"HeartbeatPeriod"}
  *     STATUS        one  {"SessionID","Updates"}
  *     ASSIGN        one  manager -> node: dispatcher assignments message
- *   Control (managers only; workers are refused):
- *     CONTROL       req  {"Method","Params"}             -> reply as on the control socket
+ *   Control (managers only; workers are refused), a follower forwarding to the leader:
+ *     CONTROL       req  {"Method","Params"}             -> {"Result", "Index"} (the leader's applied index)
+ *   Raft membership (a node holding a manager certificate, to the leader):
+ *     RAFT_JOIN     req  {"Addr"}                        -> {} once it is a voter
+ * Requests only the leader answers (CERT_ISSUE, CERT_RENEW, SESSION, HEARTBEAT,
+ * CONTROL, RAFT_JOIN) are refused elsewhere with SWARM_ENOTLEADER and the error
+ * body also carries "Leader" (address, absent when unknown) and "Managers".
  * Error responses to requests: {"Code": SWARM_E*, "Message": "..."}.
  */
 #ifndef SWARM_PROTO_H
@@ -39,6 +44,7 @@ enum {
     SWARM__MSG_CONTROL = 20,
     /* Raft (managers only): one-way, a compact little-endian binary body (lib/raft/io.c). */
     SWARM__MSG_RAFT = 30,
+    SWARM__MSG_RAFT_JOIN = 31,
 };
 
 /* Sends a JSON body one way / as a response. 0 or the transport's error. */

@@ -3,15 +3,35 @@
 
 #include "proto/proto.h"
 
+#include "core/log.h"
+
 #include <errno.h>
 #include <lmdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define WIRE_VERSION 1
-#define LMDB_MAP_SIZE (1ull << 30)
+
+/*
+ * Our own message type beside libraft's RAFT_IO_* (1..6): one piece of an
+ * InstallSnapshot (see io.h for the layout). The whole snapshot never travels
+ * in one transport message, so its size is not bound by SWARM_TRANSPORT_MAX_MESSAGE.
+ */
+#define WIRE_SNAPSHOT_CHUNK 16
+#define CHUNK_FLAG_LAST 1u
+/* Bytes of a chunk besides its data and configuration, at most: common header and fixed fields. */
+#define CHUNK_OVERHEAD (1 + 1 + 8 + 4 + 1024 + 6 * 8 + 1 + 4)
+
+/*
+ * LMDB map: address space only (the file grows as pages are written), sized
+ * for snapshots of several GiB: replacing one needs room for the old and the
+ * new copy at once (copy-on-write). db_write grows it on MDB_MAP_FULL.
+ */
+#define LMDB_MAP_SIZE (SIZE_MAX > 0xffffffffu ? (64ull << 30) : (1ull << 30))
 
 /* ------------------------------------------------------------ byte buffers */
 
@@ -143,8 +163,10 @@ static int conf_read(rbuf *r, struct raft_configuration *c)
         size_t al;
         const unsigned char *a = r_bytes(r, &al);
         int role = (int)r_u8(r);
-        if (r->failed || al == 0 || al > 1024)
+        if (r->failed || id == 0 || al == 0 || al > 1024 || role > RAFT_SPARE || memchr(a, '\0', al) != NULL) {
+            r->failed = 1;
             break;
+        }
         char addr[1025];
         memcpy(addr, a, al);
         addr[al] = '\0';
@@ -205,6 +227,36 @@ typedef struct peer {
     struct peer *next;
 } peer;
 
+/* An InstallSnapshot being handed to the transport chunk by chunk (one chunk per loop turn), on one link. */
+typedef struct outgoing {
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+    peer *p;
+    uint64_t link;
+    int broken; /* the link went down: fail at the next turn */
+    raft_term term, last_term;
+    raft_index last_index, conf_index;
+    unsigned char *conf; /* conf_write form, sent in the first chunk */
+    size_t conf_len;
+    const unsigned char *data; /* raft's snapshot buffer: alive until the send callback */
+    uint64_t total, offset;
+    unsigned char *frame; /* one chunk, reused: the transport copies what it sends */
+    size_t frame_cap;
+    struct outgoing *next;
+} outgoing;
+
+/* The InstallSnapshot being reassembled (one at a time: only a leader sends them). */
+typedef struct incoming {
+    int active;
+    raft_id from;
+    uint64_t link; /* the link its last chunk came on */
+    raft_term term, last_term;
+    raft_index last_index, conf_index;
+    struct raft_configuration conf;
+    unsigned char *data; /* raft_malloc'd, handed to raft when complete */
+    uint64_t total, received;
+} incoming;
+
 typedef struct io_impl {
     swarm__timers *timers;
     const swarm__clock *clock;
@@ -224,7 +276,7 @@ typedef struct io_impl {
     raft_index snap_conf_index;
     unsigned char *snap_conf; /* conf_write form */
     size_t snap_conf_len;
-    unsigned char *snap_data;
+    unsigned char *snap_data; /* volatile storage only: with LMDB the data stays in the map */
     size_t snap_data_len;
 
     MDB_env *env;
@@ -237,6 +289,16 @@ typedef struct io_impl {
     int started, closed;
     op *head, *tail;
     peer *peers;
+
+    /* Chunked snapshots. */
+    size_t chunk_size;
+    unsigned reassembly_ms;
+    uint64_t snapshot_limit; /* 0: reassembly_cap() */
+    outgoing *sending;
+    swarm__timer *pump_timer;
+    incoming in;
+    swarm__timer *reassembly_timer;
+    swarm__raft_io_stats stats;
 } io_impl;
 
 static io_impl *impl_of(struct raft_io *io)
@@ -320,23 +382,75 @@ static int db_del_range(io_impl *s, MDB_txn *txn, raft_index from, raft_index to
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int db_put_snap(io_impl *s, MDB_txn *txn)
+static void le_put(unsigned char *p, uint64_t v, int n)
 {
-    wbuf w = {0};
-    w_u64(&w, s->snap_index);
-    w_u64(&w, s->snap_term);
-    w_u64(&w, s->snap_conf_index);
-    w_bytes(&w, s->snap_conf, s->snap_conf_len);
-    w_u64(&w, s->snap_data_len);
-    w_put(&w, s->snap_data, s->snap_data_len);
-    if (w.failed) {
-        free(w.data);
-        return ENOMEM;
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/*
+ * The "snap" record: u64le index, u64le term, u64le configuration index,
+ * u32le length + configuration (conf_write form), u64le length + data.
+ */
+#define SNAP_RECORD_FIXED (3 * 8 + 4 + 8)
+
+typedef struct snap_meta {
+    raft_index index, conf_index;
+    raft_term term;
+    const unsigned char *conf, *data;
+    size_t conf_len, data_len;
+} snap_meta;
+
+/* Parses a "snap" record; conf and data point into it. 0 or MDB_CORRUPTED. */
+static int snap_parse(const MDB_val *v, snap_meta *m)
+{
+    rbuf r = {v->mv_data, v->mv_size, 0};
+    m->index = r_u64(&r);
+    m->term = r_u64(&r);
+    m->conf_index = r_u64(&r);
+    m->conf = r_bytes(&r, &m->conf_len);
+    uint64_t dl = r_u64(&r);
+    if (r.failed || dl != r.left)
+        return MDB_CORRUPTED;
+    m->data = r_take(&r, (size_t)dl);
+    m->data_len = (size_t)dl;
+    return m->data == NULL ? MDB_CORRUPTED : 0;
+}
+
+/* What snapshot_put writes: the data straight from raft's buffers (MDB_RESERVE), with no copy in between. */
+typedef struct snap_src {
+    raft_index index, conf_index;
+    raft_term term;
+    const unsigned char *conf;
+    size_t conf_len;
+    const struct raft_buffer *bufs;
+    unsigned n_bufs;
+    size_t data_len;
+} snap_src;
+
+static int db_put_snap(io_impl *s, MDB_txn *txn, const snap_src *src)
+{
+    MDB_val k = {4, "snap"}, v = {SNAP_RECORD_FIXED + src->conf_len + src->data_len, NULL};
+    int rc = mdb_put(txn, s->db_snap, &k, &v, MDB_RESERVE);
+    if (rc != 0)
+        return rc;
+    unsigned char *p = v.mv_data;
+    le_put(p, src->index, 8);
+    le_put(p + 8, src->term, 8);
+    le_put(p + 16, src->conf_index, 8);
+    le_put(p + 24, src->conf_len, 4);
+    p += 28;
+    if (src->conf_len)
+        memcpy(p, src->conf, src->conf_len);
+    p += src->conf_len;
+    le_put(p, src->data_len, 8);
+    p += 8;
+    for (unsigned i = 0; i < src->n_bufs; i++) {
+        if (src->bufs[i].len)
+            memcpy(p, src->bufs[i].base, src->bufs[i].len);
+        p += src->bufs[i].len;
     }
-    MDB_val k = {4, "snap"}, v = {w.len, w.data};
-    int rc = mdb_put(txn, s->db_snap, &k, &v, 0);
-    free(w.data);
-    return rc;
+    return 0;
 }
 
 typedef int (*txn_fn)(io_impl *s, MDB_txn *txn, void *arg);
@@ -347,12 +461,23 @@ static int db_write(struct raft_io *io, const char *what, txn_fn fn, void *arg)
     io_impl *s = impl_of(io);
     if (s->env == NULL)
         return 0;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc == 0 && (rc = fn(s, txn, arg)) != 0)
-        mdb_txn_abort(txn);
-    else if (rc == 0)
-        rc = mdb_txn_commit(txn);
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        MDB_txn *txn;
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc == 0 && (rc = fn(s, txn, arg)) != 0)
+            mdb_txn_abort(txn);
+        else if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        if (rc != MDB_MAP_FULL || attempt == 4)
+            break;
+        /* No transaction is open (every one runs here, on the loop): the map may grow. */
+        MDB_envinfo info;
+        if (mdb_env_info(s->env, &info) != 0 || info.me_mapsize > SIZE_MAX / 2 ||
+            mdb_env_set_mapsize(s->env, info.me_mapsize * 2) != 0)
+            break;
+        swarm__log_info("raft", "raft storage: map grown to %zu MiB", (info.me_mapsize * 2) >> 20);
+    }
     if (rc != 0) {
         errmsgf(io, what, rc);
         return RAFT_IOERR;
@@ -384,13 +509,18 @@ static int tx_truncate(io_impl *s, MDB_txn *txn, void *arg)
     return db_del_range(s, txn, *(raft_index *)arg, 0);
 }
 
+typedef struct snap_write {
+    range drop; /* log keys to delete ({0, 0}: all) */
+    const snap_src *src;
+} snap_write;
+
 static int tx_snapshot(io_impl *s, MDB_txn *txn, void *arg)
 {
-    const range *r = arg; /* log keys to delete */
-    int rc = db_put_snap(s, txn);
-    if (rc == 0 && r->to > r->from)
-        rc = db_del_range(s, txn, r->from, r->to);
-    else if (rc == 0 && r->to == 0)
+    const snap_write *w = arg;
+    int rc = db_put_snap(s, txn, w->src);
+    if (rc == 0 && w->drop.to > w->drop.from)
+        rc = db_del_range(s, txn, w->drop.from, w->drop.to);
+    else if (rc == 0 && w->drop.to == 0)
         rc = db_del_range(s, txn, 1, 0);
     return rc;
 }
@@ -471,32 +601,23 @@ static int db_open(io_impl *s, const char *dir, swarm__err *e)
     if (rc == 0) {
         k = (MDB_val){4, "snap"};
         int g = mdb_get(txn, s->db_snap, &k, &v);
-        if (g == 0) {
-            rbuf r = {v.mv_data, v.mv_size, 0};
-            s->snap_index = r_u64(&r);
-            s->snap_term = r_u64(&r);
-            s->snap_conf_index = r_u64(&r);
-            size_t cl;
-            const unsigned char *cp = r_bytes(&r, &cl);
-            uint64_t dl = r_u64(&r);
-            const unsigned char *dp = r_take(&r, (size_t)dl);
-            if (r.failed) {
-                rc = MDB_CORRUPTED;
+        snap_meta sm;
+        if (g == 0 && (rc = snap_parse(&v, &sm)) == 0) {
+            /* Only the metadata: the data stays in the map until load or snapshot_get copies it out for raft. */
+            s->snap_conf = malloc(sm.conf_len ? sm.conf_len : 1);
+            if (s->snap_conf == NULL) {
+                rc = ENOMEM;
             } else {
-                s->snap_conf = malloc(cl ? cl : 1);
-                s->snap_data = malloc(dl ? dl : 1);
-                if (s->snap_conf == NULL || s->snap_data == NULL) {
-                    rc = ENOMEM;
-                } else {
-                    memcpy(s->snap_conf, cp, cl);
-                    memcpy(s->snap_data, dp, dl);
-                    s->snap_conf_len = cl;
-                    s->snap_data_len = dl;
-                    s->has_snap = 1;
-                    s->first = s->snap_index + 1;
-                }
+                memcpy(s->snap_conf, sm.conf, sm.conf_len);
+                s->snap_conf_len = sm.conf_len;
+                s->snap_data_len = sm.data_len;
+                s->snap_index = sm.index;
+                s->snap_term = sm.term;
+                s->snap_conf_index = sm.conf_index;
+                s->has_snap = 1;
+                s->first = s->snap_index + 1;
             }
-        } else if (g != MDB_NOTFOUND) {
+        } else if (g != 0 && g != MDB_NOTFOUND) {
             rc = g;
         }
     }
@@ -572,6 +693,30 @@ static void queue_op(io_impl *s, int kind, void *req, void *cb, int status, stru
         swarm__timer_start(s->done_timer, 0);
 }
 
+static void outgoing_finish(io_impl *s, outgoing *o, int status);
+
+static void snap_free(struct raft_snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    raft_configuration_close(&snap->configuration);
+    if (snap->bufs != NULL)
+        raft_free(snap->bufs[0].base);
+    raft_free(snap->bufs);
+    raft_free(snap);
+}
+
+/* Frees a partial snapshot without counting it as dropped (close, free). */
+static void reassembly_free(io_impl *s)
+{
+    if (!s->in.active)
+        return;
+    raft_free(s->in.data);
+    raft_configuration_close(&s->in.conf);
+    memset(&s->in, 0, sizeof s->in);
+    swarm__timer_stop(s->reassembly_timer);
+}
+
 static void run_op(op *o)
 {
     switch (o->kind) {
@@ -628,6 +773,14 @@ static void m_close(struct raft_io *io, raft_io_close_cb cb)
     s->closed = 1;
     swarm__timer_stop(s->tick_timer);
     swarm__timer_stop(s->done_timer);
+    swarm__timer_stop(s->pump_timer);
+    while (s->sending != NULL) { /* queued as cancelled, finished below with the rest */
+        outgoing *o = s->sending;
+        s->sending = o->next;
+        outgoing_finish(s, o, RAFT_CANCELED);
+    }
+    swarm__timer_stop(s->done_timer);
+    reassembly_free(s);
     /* Finish pending requests newest first (integration.md 1.4). Appends were durable already. */
     op *rev = NULL;
     while (s->head != NULL) {
@@ -642,11 +795,8 @@ static void m_close(struct raft_io *io, raft_io_close_cb cb)
         rev = o->next;
         if (o->kind != OP_APPEND) {
             o->status = RAFT_CANCELED;
-            if (o->kind == OP_GET && o->snap != NULL) {
-                raft_configuration_close(&o->snap->configuration);
-                raft_free(o->snap->bufs[0].base);
-                raft_free(o->snap->bufs);
-                raft_free(o->snap);
+            if (o->kind == OP_GET) {
+                snap_free(o->snap);
                 o->snap = NULL;
             }
         }
@@ -656,28 +806,62 @@ static void m_close(struct raft_io *io, raft_io_close_cb cb)
         cb(io);
 }
 
-static struct raft_snapshot *snap_copy(io_impl *s)
+/* The stored snapshot as raft wants it: one raft_malloc'd buffer, the only full copy made. 0, RAFT_NOMEM or RAFT_IOERR. */
+static int snap_copy(struct raft_io *io, struct raft_snapshot **out)
 {
+    io_impl *s = impl_of(io);
     struct raft_snapshot *snap = raft_calloc(1, sizeof *snap);
     if (snap == NULL)
-        return NULL;
+        return RAFT_NOMEM;
     snap->index = s->snap_index;
     snap->term = s->snap_term;
     snap->configuration_index = s->snap_conf_index;
+    raft_configuration_init(&snap->configuration);
     snap->bufs = raft_calloc(1, sizeof *snap->bufs);
-    void *data = raft_malloc(s->snap_data_len ? s->snap_data_len : 1);
-    if (snap->bufs == NULL || data == NULL ||
-        swarm__raft_conf_decode(&snap->configuration, s->snap_conf, s->snap_conf_len) != 0) {
-        raft_free(data);
-        raft_free(snap->bufs);
-        raft_free(snap);
-        return NULL;
+    if (snap->bufs == NULL || swarm__raft_conf_decode(&snap->configuration, s->snap_conf, s->snap_conf_len) != 0) {
+        snap_free(snap);
+        return RAFT_NOMEM;
     }
-    memcpy(data, s->snap_data, s->snap_data_len);
-    snap->bufs[0].base = data;
-    snap->bufs[0].len = s->snap_data_len;
     snap->n_bufs = 1;
-    return snap;
+    int rc = 0;
+    if (s->env == NULL) {
+        snap->bufs[0].base = raft_malloc(s->snap_data_len ? s->snap_data_len : 1);
+        if (snap->bufs[0].base == NULL)
+            rc = RAFT_NOMEM;
+        else if (s->snap_data_len)
+            memcpy(snap->bufs[0].base, s->snap_data, s->snap_data_len);
+    } else {
+        MDB_txn *txn;
+        MDB_val k = {4, "snap"}, v;
+        snap_meta sm;
+        int mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+        if (mrc == 0) {
+            mrc = mdb_get(txn, s->db_snap, &k, &v);
+            if (mrc == 0)
+                mrc = snap_parse(&v, &sm);
+            if (mrc == 0 && (sm.index != s->snap_index || sm.term != s->snap_term))
+                mrc = MDB_CORRUPTED;
+            if (mrc == 0) {
+                snap->bufs[0].base = raft_malloc(sm.data_len ? sm.data_len : 1);
+                if (snap->bufs[0].base == NULL)
+                    rc = RAFT_NOMEM;
+                else if (sm.data_len)
+                    memcpy(snap->bufs[0].base, sm.data, sm.data_len);
+            }
+            mdb_txn_abort(txn);
+        }
+        if (mrc != 0) {
+            errmsgf(io, "read snapshot", mrc);
+            rc = RAFT_IOERR;
+        }
+    }
+    if (rc != 0) {
+        snap_free(snap);
+        return rc;
+    }
+    snap->bufs[0].len = s->snap_data_len;
+    *out = snap;
+    return 0;
 }
 
 static int m_load(struct raft_io *io, raft_term *term, raft_id *voted_for, struct raft_snapshot **snapshot,
@@ -690,8 +874,9 @@ static int m_load(struct raft_io *io, raft_term *term, raft_id *voted_for, struc
     *entries = NULL;
     *n_entries = 0;
     *start_index = s->n > 0 ? s->first : (s->has_snap ? s->snap_index + 1 : 1);
-    if (s->has_snap && (*snapshot = snap_copy(s)) == NULL)
-        return RAFT_NOMEM;
+    int rc;
+    if (s->has_snap && (rc = snap_copy(io, snapshot)) != 0)
+        return rc;
     if (s->n > 0) {
         struct raft_entry *es = raft_calloc(s->n, sizeof *es);
         if (es == NULL)
@@ -716,13 +901,8 @@ static int m_load(struct raft_io *io, raft_term *term, raft_id *voted_for, struc
     }
     return 0;
 nomem:
-    if (*snapshot != NULL) {
-        raft_configuration_close(&(*snapshot)->configuration);
-        raft_free((*snapshot)->bufs[0].base);
-        raft_free((*snapshot)->bufs);
-        raft_free(*snapshot);
-        *snapshot = NULL;
-    }
+    snap_free(*snapshot);
+    *snapshot = NULL;
     return RAFT_NOMEM;
 }
 
@@ -857,55 +1037,58 @@ static int m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_
     io_impl *s = impl_of(io);
     if (s->closed)
         return RAFT_CANCELED;
-    wbuf cw = {0}, dw = {0};
+    wbuf cw = {0};
     conf_write(&cw, &snap->configuration);
-    for (unsigned i = 0; i < snap->n_bufs; i++)
-        w_put(&dw, snap->bufs[i].base, snap->bufs[i].len);
-    if (cw.failed || dw.failed) {
+    if (cw.failed) {
         free(cw.data);
-        free(dw.data);
         return RAFT_NOMEM;
     }
-    /* Keep the old snapshot until the new one is durable. */
-    unsigned char *oc = s->snap_conf, *od = s->snap_data;
-    size_t ocl = s->snap_conf_len, odl = s->snap_data_len;
-    raft_index oi = s->snap_index, oci = s->snap_conf_index;
-    raft_term ot = s->snap_term;
-    int ohas = s->has_snap;
+    size_t data_len = 0;
+    for (unsigned i = 0; i < snap->n_bufs; i++)
+        data_len += snap->bufs[i].len;
+    /* Without LMDB the copy is the storage; with it the data goes from raft's buffers straight into the map. */
+    unsigned char *mirror = NULL;
+    if (s->env == NULL) {
+        if ((mirror = malloc(data_len ? data_len : 1)) == NULL) {
+            free(cw.data);
+            return RAFT_NOMEM;
+        }
+        size_t off = 0;
+        for (unsigned i = 0; i < snap->n_bufs; i++) {
+            if (snap->bufs[i].len)
+                memcpy(mirror + off, snap->bufs[i].base, snap->bufs[i].len);
+            off += snap->bufs[i].len;
+        }
+    }
+    snap_src src = {snap->index, snap->configuration_index, snap->term, cw.data, cw.len, snap->bufs, snap->n_bufs,
+                    data_len};
+    snap_write w = {{0, 0}, &src}; /* trailing == 0: drop the whole log */
+    if (trailing > 0) {
+        w.drop.from = 1;
+        w.drop.to = snap->index > trailing ? snap->index - trailing + 1 : 1; /* delete [1, index-trailing] */
+    }
+    /* The old snapshot stays until the new one is durable. */
+    int rc = db_write(io, "snapshot", tx_snapshot, &w);
+    if (rc != 0) {
+        free(cw.data);
+        free(mirror);
+        return rc;
+    }
+    free(s->snap_conf);
+    free(s->snap_data);
     s->snap_conf = cw.data;
     s->snap_conf_len = cw.len;
-    s->snap_data = dw.data;
-    s->snap_data_len = dw.len;
+    s->snap_data = mirror;
+    s->snap_data_len = data_len;
     s->snap_index = snap->index;
     s->snap_term = snap->term;
     s->snap_conf_index = snap->configuration_index;
     s->has_snap = 1;
-    range r = {0, 0}; /* trailing == 0: drop the whole log */
-    if (trailing > 0) {
-        r.from = 1;
-        r.to = snap->index > trailing ? snap->index - trailing + 1 : 1; /* delete [1, index-trailing] */
-    }
-    int rc = db_write(io, "snapshot", tx_snapshot, &r);
-    if (rc != 0) {
-        free(s->snap_conf);
-        free(s->snap_data);
-        s->snap_conf = oc;
-        s->snap_data = od;
-        s->snap_conf_len = ocl;
-        s->snap_data_len = odl;
-        s->snap_index = oi;
-        s->snap_term = ot;
-        s->snap_conf_index = oci;
-        s->has_snap = ohas;
-        return rc;
-    }
-    free(oc);
-    free(od);
     if (trailing == 0) {
         log_cut(s, 0);
         s->first = snap->index + 1;
-    } else if (r.to > s->first) {
-        log_drop_front(s, (size_t)(r.to - s->first));
+    } else if (w.drop.to > s->first) {
+        log_drop_front(s, (size_t)(w.drop.to - s->first));
     }
     req->cb = cb;
     queue_op(s, OP_PUT, req, (void *)cb, 0, NULL);
@@ -919,9 +1102,10 @@ static int m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req, 
         return RAFT_CANCELED;
     if (!s->has_snap)
         return RAFT_NOTFOUND;
-    struct raft_snapshot *snap = snap_copy(s);
-    if (snap == NULL)
-        return RAFT_NOMEM;
+    struct raft_snapshot *snap;
+    int rc = snap_copy(io, &snap);
+    if (rc != 0)
+        return rc;
     req->cb = cb;
     queue_op(s, OP_GET, req, (void *)cb, 0, snap);
     return 0;
@@ -987,14 +1171,26 @@ void swarm__raft_io_link_up(struct raft_io *io, uint64_t link)
     }
 }
 
+static void reassembly_drop(io_impl *s, const char *why);
+
 void swarm__raft_io_link_down(struct raft_io *io, uint64_t link)
 {
-    for (peer *p = impl_of(io)->peers; p != NULL; p = p->next) {
+    io_impl *s = impl_of(io);
+    for (peer *p = s->peers; p != NULL; p = p->next) {
         if (p->link == link)
             p->up = 0;
         if (p->inbound == link)
             p->inbound = 0;
     }
+    /* A dialed link keeps its id when it comes back: a snapshot it carried must restart, not resume. */
+    for (outgoing *o = s->sending; o != NULL; o = o->next)
+        if (o->link == link) {
+            o->broken = 1;
+            if (!swarm__timer_armed(s->pump_timer))
+                swarm__timer_start(s->pump_timer, 0);
+        }
+    if (s->in.active && s->in.link == link)
+        reassembly_drop(s, "its link went down");
 }
 
 /* Hands an encoded message to the network: the dialed link, else the peer's inbound link, else the hold queue. */
@@ -1064,17 +1260,6 @@ static int encode_message(io_impl *s, const struct raft_message *m, wbuf *w)
         w_u64(w, p->last_log_index);
         break;
     }
-    case RAFT_IO_INSTALL_SNAPSHOT: {
-        const struct raft_install_snapshot *p = &m->install_snapshot;
-        w_u64(w, p->term);
-        w_u64(w, p->last_index);
-        w_u64(w, p->last_term);
-        conf_write(w, &p->conf);
-        w_u64(w, p->conf_index);
-        w_u64(w, p->data.len);
-        w_put(w, p->data.base, p->data.len);
-        break;
-    }
     case RAFT_IO_TIMEOUT_NOW: {
         const struct raft_timeout_now *p = &m->timeout_now;
         w_u64(w, p->term);
@@ -1088,11 +1273,156 @@ static int encode_message(io_impl *s, const struct raft_message *m, wbuf *w)
     return w->failed ? RAFT_NOMEM : 0;
 }
 
+/* ------------------------------------------------------------ InstallSnapshot in chunks: sending */
+
+static void outgoing_free(outgoing *o)
+{
+    free(o->conf);
+    free(o->frame);
+    free(o);
+}
+
+/* Completes o's send request (deferred like every completion). */
+static void outgoing_finish(io_impl *s, outgoing *o, int status)
+{
+    if (status == 0)
+        s->stats.snapshots_sent++;
+    queue_op(s, OP_SEND, o->req, (void *)o->cb, status, NULL);
+    outgoing_free(o);
+}
+
+static int link_usable(const peer *p, uint64_t link)
+{
+    return (p->up && p->link == link) || (p->inbound != 0 && p->inbound == link);
+}
+
+/*
+ * Hands o's next chunk to the transport: 1 if it was the last, 0 if more
+ * follow, or a RAFT_* error. Layout in io.h.
+ */
+static int send_chunk(io_impl *s, outgoing *o)
+{
+    if (o->broken || !link_usable(o->p, o->link))
+        return RAFT_NOCONNECTION;
+    size_t alen = strlen(s->address);
+    size_t fixed = 1 + 1 + 8 + 4 + alen + 6 * 8 + 1 + (o->offset == 0 ? o->conf_len : 0) + 4;
+    if (fixed >= SWARM_TRANSPORT_MAX_MESSAGE)
+        return RAFT_TOOBIG;
+    uint64_t n = o->total - o->offset;
+    if (n > s->chunk_size)
+        n = s->chunk_size;
+    if (n > SWARM_TRANSPORT_MAX_MESSAGE - fixed)
+        n = SWARM_TRANSPORT_MAX_MESSAGE - fixed;
+    int last = o->offset + n == o->total;
+    if (o->frame_cap < fixed + n) {
+        unsigned char *g = realloc(o->frame, fixed + n);
+        if (g == NULL)
+            return RAFT_NOMEM;
+        o->frame = g;
+        o->frame_cap = fixed + n;
+    }
+    wbuf w = {o->frame, 0, o->frame_cap, 0};
+    w_u8(&w, WIRE_VERSION);
+    w_u8(&w, WIRE_SNAPSHOT_CHUNK);
+    w_u64(&w, s->id);
+    w_bytes(&w, s->address, alen);
+    w_u64(&w, o->term);
+    w_u64(&w, o->last_index);
+    w_u64(&w, o->last_term);
+    w_u64(&w, o->conf_index);
+    w_u64(&w, o->total);
+    w_u64(&w, o->offset);
+    w_u8(&w, last ? CHUNK_FLAG_LAST : 0);
+    if (o->offset == 0)
+        w_put(&w, o->conf, o->conf_len);
+    w_bytes(&w, o->data + o->offset, (size_t)n);
+    if (w.failed || w.data != o->frame) /* sized above: never grows */
+        return RAFT_NOMEM;
+    swarm_transport_msg tm = {SWARM__MSG_RAFT, w.data, w.len};
+    if (s->t->send(s->t, o->link, &tm) != 0)
+        return RAFT_NOCONNECTION;
+    o->offset += n;
+    s->stats.chunks_sent++;
+    return last;
+}
+
+/* One chunk of every snapshot being sent per loop turn, so other traffic and events interleave. */
+static void pump(void *arg)
+{
+    io_impl *s = arg;
+    outgoing **pp = &s->sending;
+    while (*pp != NULL) {
+        outgoing *o = *pp;
+        int rc = send_chunk(s, o);
+        if (rc == 0) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        outgoing_finish(s, o, rc == 1 ? 0 : rc);
+    }
+    if (s->sending != NULL)
+        swarm__timer_start(s->pump_timer, 0);
+}
+
+static int send_snapshot(io_impl *s, struct raft_io_send *req, const struct raft_message *m, raft_io_send_cb cb)
+{
+    const struct raft_install_snapshot *is = &m->install_snapshot;
+    peer *p = peer_for(s, m->server_address);
+    /*
+     * Chunks go on one link that is up now, in order; they are never held for a
+     * link that is down (raft retries the snapshot after a failed send).
+     */
+    uint64_t link = p == NULL ? 0 : p->up ? p->link : p->inbound;
+    if (link == 0) {
+        queue_op(s, OP_SEND, req, (void *)cb, RAFT_NOCONNECTION, NULL);
+        return 0;
+    }
+    outgoing *o = calloc(1, sizeof *o);
+    wbuf cw = {0};
+    conf_write(&cw, &is->conf);
+    if (o == NULL || cw.failed) {
+        free(o);
+        free(cw.data);
+        return RAFT_NOMEM;
+    }
+    o->req = req;
+    o->cb = cb;
+    o->p = p;
+    o->link = link;
+    o->term = is->term;
+    o->last_index = is->last_index;
+    o->last_term = is->last_term;
+    o->conf_index = is->conf_index;
+    o->conf = cw.data;
+    o->conf_len = cw.len;
+    o->data = is->data.base;
+    o->total = is->data.len;
+    /* A newer snapshot for the same peer replaces one still being sent (their chunks must not interleave). */
+    outgoing **pp = &s->sending;
+    while (*pp != NULL) {
+        outgoing *old = *pp;
+        if (old->p == p) {
+            *pp = old->next;
+            outgoing_finish(s, old, RAFT_CANCELED);
+        } else {
+            pp = &old->next;
+        }
+    }
+    *pp = o;
+    if (!swarm__timer_armed(s->pump_timer))
+        swarm__timer_start(s->pump_timer, 0);
+    return 0;
+}
+
 static int m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m, raft_io_send_cb cb)
 {
     io_impl *s = impl_of(io);
     if (s->closed)
         return RAFT_CANCELED;
+    req->cb = cb;
+    if (m->type == RAFT_IO_INSTALL_SNAPSHOT)
+        return send_snapshot(s, req, m, cb);
     wbuf w = {0};
     int rc = encode_message(s, m, &w);
     if (rc != 0) {
@@ -1105,9 +1435,149 @@ static int m_send(struct raft_io *io, struct raft_io_send *req, const struct raf
         status = peer_send(s, p, w.data, w.len); /* takes w.data */
     else
         free(w.data);
-    req->cb = cb;
     queue_op(s, OP_SEND, req, (void *)cb, status, NULL);
     return 0;
+}
+
+/* ------------------------------------------------------------ InstallSnapshot in chunks: receiving */
+
+/* Largest snapshot accepted: 8 GiB, or the machine's memory if smaller. */
+static uint64_t reassembly_cap(void)
+{
+    uint64_t cap = 8ull << 30;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && (uint64_t)pages * (uint64_t)page < cap)
+        cap = (uint64_t)pages * (uint64_t)page;
+    if (cap > SIZE_MAX / 2)
+        cap = SIZE_MAX / 2;
+    return cap;
+}
+
+static void reassembly_drop(io_impl *s, const char *why)
+{
+    incoming *in = &s->in;
+    if (!in->active)
+        return;
+    swarm__log_warn("raft", "raft: partial snapshot %llu/%llu from node %llu dropped after %llu of %llu bytes: %s",
+                    (unsigned long long)in->last_term, (unsigned long long)in->last_index,
+                    (unsigned long long)in->from, (unsigned long long)in->received,
+                    (unsigned long long)in->total, why);
+    raft_free(in->data);
+    raft_configuration_close(&in->conf);
+    memset(in, 0, sizeof *in);
+    swarm__timer_stop(s->reassembly_timer);
+    s->stats.partials_dropped++;
+}
+
+static void reassembly_idle(void *arg)
+{
+    reassembly_drop(arg, "nothing arrived for a while");
+}
+
+typedef struct chunk {
+    raft_term term, last_term;
+    raft_index last_index, conf_index;
+    uint64_t total, offset;
+    unsigned flags;
+    const unsigned char *data;
+    size_t len;
+} chunk;
+
+/*
+ * One chunk from `from` (its common header already read). Untrusted: every
+ * field is checked before use. When the snapshot is complete, raft gets it as
+ * one RAFT_IO_INSTALL_SNAPSHOT message.
+ */
+static void receive_chunk(struct raft_io *io, uint64_t link, rbuf *r, raft_id from, const char *address)
+{
+    io_impl *s = impl_of(io);
+    incoming *in = &s->in;
+    chunk c;
+    struct raft_configuration conf;
+    int has_conf = 0;
+    c.term = r_u64(r);
+    c.last_index = r_u64(r);
+    c.last_term = r_u64(r);
+    c.conf_index = r_u64(r);
+    c.total = r_u64(r);
+    c.offset = r_u64(r);
+    c.flags = r_u8(r);
+    if (!r->failed && c.offset == 0) {
+        if (conf_read(r, &conf) != 0)
+            goto refuse;
+        has_conf = 1;
+    }
+    c.data = r_bytes(r, &c.len);
+    if (r->failed || r->left != 0 || (c.flags & ~CHUNK_FLAG_LAST) != 0 || c.offset > c.total ||
+        c.len > c.total - c.offset || ((c.flags & CHUNK_FLAG_LAST) != 0) != (c.offset + c.len == c.total) ||
+        (c.len == 0 && c.total != 0))
+        goto refuse;
+    if (c.offset == 0) {
+        uint64_t cap = s->snapshot_limit ? s->snapshot_limit : reassembly_cap();
+        if (c.total > cap) {
+            swarm__log_warn("raft", "raft: snapshot of %llu bytes from node %llu refused: above the limit of %llu bytes",
+                            (unsigned long long)c.total, (unsigned long long)from, (unsigned long long)cap);
+            goto refuse;
+        }
+        if (in->active) {
+            if (in->term > c.term) /* a deposed leader's: raft would refuse it anyway */
+                goto refuse;
+            reassembly_drop(s, "a new snapshot started");
+        }
+        unsigned char *data = raft_malloc(c.total ? (size_t)c.total : 1);
+        if (data == NULL) {
+            swarm__log_warn("raft", "raft: snapshot of %llu bytes from node %llu refused: out of memory",
+                            (unsigned long long)c.total, (unsigned long long)from);
+            goto refuse;
+        }
+        in->active = 1;
+        in->from = from;
+        in->term = c.term;
+        in->last_index = c.last_index;
+        in->last_term = c.last_term;
+        in->conf_index = c.conf_index;
+        in->conf = conf; /* moved */
+        has_conf = 0;
+        in->data = data;
+        in->total = c.total;
+        in->received = 0;
+    } else if (!in->active || in->from != from || in->term != c.term || in->last_index != c.last_index ||
+               in->last_term != c.last_term || in->conf_index != c.conf_index || in->total != c.total) {
+        goto refuse; /* not the snapshot being reassembled (a leftover of an older one): no harm to it */
+    } else if (in->received != c.offset) {
+        reassembly_drop(s, "a chunk is missing or out of order");
+        goto refuse;
+    }
+    if (c.len)
+        memcpy(in->data + c.offset, c.data, c.len);
+    in->received += c.len;
+    in->link = link;
+    s->stats.chunks_received++;
+    if (!(c.flags & CHUNK_FLAG_LAST)) {
+        swarm__timer_start(s->reassembly_timer, s->reassembly_ms);
+        return;
+    }
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_IO_INSTALL_SNAPSHOT;
+    m.server_id = from;
+    m.server_address = address;
+    m.install_snapshot.term = in->term;
+    m.install_snapshot.last_index = in->last_index;
+    m.install_snapshot.last_term = in->last_term;
+    m.install_snapshot.conf = in->conf;
+    m.install_snapshot.conf_index = in->conf_index;
+    m.install_snapshot.data.base = in->data;
+    m.install_snapshot.data.len = (size_t)in->total;
+    memset(in, 0, sizeof *in);
+    swarm__timer_stop(s->reassembly_timer);
+    s->stats.snapshots_received++;
+    s->recv(io, &m); /* raft takes the data and the configuration */
+    return;
+refuse:
+    if (has_conf)
+        raft_configuration_close(&conf);
+    s->stats.chunks_refused++;
 }
 
 void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_transport_msg *msg)
@@ -1203,26 +1673,9 @@ void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_trans
         p->last_log_index = r_u64(&r);
         break;
     }
-    case RAFT_IO_INSTALL_SNAPSHOT: {
-        struct raft_install_snapshot *p = &m.install_snapshot;
-        p->term = r_u64(&r);
-        p->last_index = r_u64(&r);
-        p->last_term = r_u64(&r);
-        if (conf_read(&r, &p->conf) != 0)
-            return;
-        p->conf_index = r_u64(&r);
-        uint64_t dl = r_u64(&r);
-        const unsigned char *d = r_take(&r, (size_t)dl);
-        void *data = d ? raft_malloc(dl ? dl : 1) : NULL;
-        if (data == NULL) {
-            raft_configuration_close(&p->conf);
-            return;
-        }
-        memcpy(data, d, dl);
-        p->data.base = data;
-        p->data.len = dl;
-        break;
-    }
+    case WIRE_SNAPSHOT_CHUNK:
+        receive_chunk(io, link, &r, m.server_id, addr);
+        return;
     case RAFT_IO_TIMEOUT_NOW: {
         struct raft_timeout_now *p = &m.timeout_now;
         p->term = r_u64(&r);
@@ -1261,9 +1714,13 @@ int swarm__raft_io_new(struct raft_io **out, swarm__timers *timers, const swarm_
     s->clock = clock;
     s->t = transport;
     s->first = 1;
+    s->chunk_size = SWARM__RAFT_CHUNK_SIZE_DEFAULT;
+    s->reassembly_ms = SWARM__RAFT_REASSEMBLY_MS_DEFAULT;
     s->tick_timer = swarm__timer_new(timers, on_tick, io);
     s->done_timer = swarm__timer_new(timers, run_done, s);
-    if (s->tick_timer == NULL || s->done_timer == NULL) {
+    s->pump_timer = swarm__timer_new(timers, pump, s);
+    s->reassembly_timer = swarm__timer_new(timers, reassembly_idle, s);
+    if (s->tick_timer == NULL || s->done_timer == NULL || s->pump_timer == NULL || s->reassembly_timer == NULL) {
         swarm__raft_io_free(io);
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
     }
@@ -1304,6 +1761,12 @@ void swarm__raft_io_free(struct raft_io *io)
         s->head = o->next;
         free(o);
     }
+    while (s->sending != NULL) {
+        outgoing *o = s->sending;
+        s->sending = o->next;
+        outgoing_free(o);
+    }
+    reassembly_free(s);
     while (s->peers != NULL) {
         peer *p = s->peers;
         s->peers = p->next;
@@ -1314,6 +1777,8 @@ void swarm__raft_io_free(struct raft_io *io)
     }
     swarm__timer_free(s->tick_timer);
     swarm__timer_free(s->done_timer);
+    swarm__timer_free(s->pump_timer);
+    swarm__timer_free(s->reassembly_timer);
     log_cut(s, 0);
     free(s->log);
     free(s->snap_conf);
@@ -1323,4 +1788,25 @@ void swarm__raft_io_free(struct raft_io *io)
         mdb_env_close(s->env);
     free(s);
     free(io);
+}
+
+void swarm__raft_io_set_chunk_size(struct raft_io *io, size_t bytes)
+{
+    size_t max = SWARM_TRANSPORT_MAX_MESSAGE - CHUNK_OVERHEAD;
+    impl_of(io)->chunk_size = bytes == 0 ? SWARM__RAFT_CHUNK_SIZE_DEFAULT : bytes > max ? max : bytes;
+}
+
+void swarm__raft_io_set_reassembly_timeout(struct raft_io *io, unsigned ms)
+{
+    impl_of(io)->reassembly_ms = ms == 0 ? SWARM__RAFT_REASSEMBLY_MS_DEFAULT : ms;
+}
+
+void swarm__raft_io_set_snapshot_limit(struct raft_io *io, uint64_t bytes)
+{
+    impl_of(io)->snapshot_limit = bytes;
+}
+
+void swarm__raft_io_get_stats(swarm__raft_io_stats *out, struct raft_io *io)
+{
+    *out = impl_of(io)->stats;
 }

@@ -16,12 +16,36 @@
  * messages for it (flushed at link_up; raft never retries, heartbeats re-drive).
  * Each message carries the sender's raft id and address (libraft needs both).
  *
+ * Wire form (little-endian): u8 version (1), u8 type, u64 sender id, u32 len +
+ * sender address, then the type's fields. Types 1-6 are libraft's, except
+ * that an InstallSnapshot (5) never travels whole: it goes as a run of
+ * SNAPSHOT_CHUNK messages (type 16), each
+ *     u64 term, u64 last_index, u64 last_term, u64 conf_index   (the snapshot)
+ *     u64 total, u64 offset, u8 flags (bit 0: last)
+ *     [offset == 0 only] configuration (the form below)
+ *     u32 len + len bytes of data: [offset, offset + len) of the total
+ * sent in order on one link that is up (never held for a link that is down),
+ * one chunk per loop turn, of at most the chunk size (4 MiB by default) plus
+ * ~1 KiB. The sender id is the leader's. The send completes once the last
+ * chunk is handed to the transport, or fails (RAFT_NOCONNECTION) when the
+ * link goes down first; raft then retries with a new snapshot send.
+ * The receiver reassembles one snapshot at a time into one buffer of the
+ * announced total (refused above 8 GiB or the machine's memory) and hands
+ * raft one RAFT_IO_INSTALL_SNAPSHOT when the last chunk arrives. A partial
+ * snapshot is dropped when its link goes down, a chunk is missing or out of
+ * order, a snapshot from a leader of the same or a later term starts, or
+ * nothing arrives for the reassembly timeout (30 s). Malformed chunks are
+ * counted and ignored.
+ *
  * Storage (dir != NULL): LMDB environment in <dir>/raft, named databases
  * "meta" (term, vote), "log" (u64 big-endian index -> u64le term, u8 type,
  * payload) and "snap" (the last snapshot). Every write is committed (synced)
  * on the loop before the call returns, so appends are durable before their
  * (deferred) callback, and truncate / snapshot_put are naturally ordered
- * after earlier appends. The log is also kept in memory.
+ * after earlier appends. The log is also kept in memory; the snapshot data
+ * is not (load and snapshot_get copy it out of the map for raft, snapshot_put
+ * writes raft's buffers straight into it). The map reserves 64 GiB of address
+ * space (the file grows only as written) and grows further when full.
  */
 #ifndef SWARM_RAFT_IO_H
 #define SWARM_RAFT_IO_H
@@ -47,6 +71,29 @@ void swarm__raft_io_free(struct raft_io *io);
 void swarm__raft_io_link_up(struct raft_io *io, uint64_t link);
 void swarm__raft_io_link_down(struct raft_io *io, uint64_t link);
 void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_transport_msg *msg);
+
+/* Chunked InstallSnapshot knobs (tests make chunks small and timeouts short). */
+#define SWARM__RAFT_CHUNK_SIZE_DEFAULT (4u << 20)
+#define SWARM__RAFT_REASSEMBLY_MS_DEFAULT 30000u
+/* Data bytes per chunk: 0 restores the default; clamped below the transport's message limit. */
+void swarm__raft_io_set_chunk_size(struct raft_io *io, size_t bytes);
+/* How long a partial snapshot waits for its next chunk: 0 restores the default. */
+void swarm__raft_io_set_reassembly_timeout(struct raft_io *io, unsigned ms);
+
+/* Largest snapshot a receiver accepts: 0 restores the default (8 GiB, or the machine's memory if less). */
+void swarm__raft_io_set_snapshot_limit(struct raft_io *io, uint64_t bytes);
+
+/* Counters since the io was made (for tests and diagnostics). */
+typedef struct swarm__raft_io_stats {
+    uint64_t chunks_sent;        /* handed to the transport */
+    uint64_t snapshots_sent;     /* sends completed: every chunk handed over */
+    uint64_t chunks_received;    /* accepted into a reassembly */
+    uint64_t chunks_refused;     /* malformed, too big, stale, unexpected or out of order */
+    uint64_t snapshots_received; /* complete snapshots handed to raft */
+    uint64_t partials_dropped;   /* reassemblies abandoned */
+} swarm__raft_io_stats;
+
+void swarm__raft_io_get_stats(swarm__raft_io_stats *out, struct raft_io *io);
 
 /* Configuration wire form shared with snapshots: u32le n, then per server u64le id, u32le len + address, u8 role. */
 int swarm__raft_conf_encode(const struct raft_configuration *c, unsigned char **out, size_t *len);

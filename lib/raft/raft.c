@@ -178,7 +178,7 @@ unsigned swarm__raft_restores(swarm__raft *r)
 
 /* ------------------------------------------------------------ membership */
 
-enum { CHANGE_ADD, CHANGE_REMOVE };
+enum { CHANGE_ADD, CHANGE_REMOVE, CHANGE_BARRIER };
 
 struct change {
     swarm__raft *r; /* NULL once the node is gone: only libraft's callback remains, which frees it */
@@ -254,6 +254,10 @@ static void barrier_cb(struct raft_barrier *req, int status)
     }
     int rv;
     c->req.data = c;
+    if (c->what == CHANGE_BARRIER) {
+        change_done(c, 0);
+        return;
+    }
     if (c->what == CHANGE_ADD)
         rv = raft_add(&c->r->raft, &c->req, c->id, c->address, added_cb);
     else
@@ -265,7 +269,7 @@ static void barrier_cb(struct raft_barrier *req, int status)
 static int change_start(swarm__raft *r, int what, uint64_t id, const char *address, swarm__raft_change_cb cb,
                         void *payload, swarm__err *e)
 {
-    if (id == 0 || (what == CHANGE_ADD && (address == NULL || address[0] == '\0')))
+    if ((id == 0 && what != CHANGE_BARRIER) || (what == CHANGE_ADD && (address == NULL || address[0] == '\0')))
         return swarm__err_set(e, SWARM_EINVALID, "raft: a member needs an id and an address");
     change *c = calloc(1, sizeof *c);
     if (c == NULL || (address != NULL && (c->address = strdup(address)) == NULL)) {
@@ -290,6 +294,42 @@ static int change_start(swarm__raft *r, int what, uint64_t id, const char *addre
     return 0;
 }
 
+int swarm__raft_barrier(swarm__raft *r, swarm__raft_change_cb cb, void *payload, swarm__err *e)
+{
+    return change_start(r, CHANGE_BARRIER, 0, NULL, cb, payload, e);
+}
+
+static void transferred_cb(struct raft_transfer *req)
+{
+    free(req);
+}
+
+int swarm__raft_transfer(swarm__raft *r, uint64_t id, swarm__err *e)
+{
+    struct raft_transfer *req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    int rv = raft_transfer(&r->raft, req, id, transferred_cb);
+    if (rv != 0) {
+        free(req);
+        return swarm__err_set(e, raft_code(rv), "raft: transfer: %s", raft_strerror(rv));
+    }
+    return 0;
+}
+
+int swarm__raft_recover(swarm__raft *r, swarm__err *e)
+{
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rv = raft_configuration_add(&conf, r->id, r->address, RAFT_VOTER);
+    if (rv == 0)
+        rv = raft_recover(&r->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0)
+        return swarm__err_set(e, raft_code(rv), "raft: recover: %s", raft_errmsg(&r->raft));
+    return 0;
+}
+
 int swarm__raft_add_voter(swarm__raft *r, uint64_t id, const char *address, swarm__raft_change_cb cb,
                           void *payload, swarm__err *e)
 {
@@ -303,61 +343,197 @@ int swarm__raft_remove(swarm__raft *r, uint64_t id, swarm__raft_change_cb cb, vo
 
 /* ------------------------------------------------------------ proposer */
 
+#define BATCH_BYTES_DEFAULT ((size_t)1 << 20)
+
 typedef struct raft_proposer raft_proposer;
 
 typedef struct proposal {
-    struct raft_apply req; /* alive until libraft's callback, even after the proposer closed */
-    raft_proposer *p;      /* NULL once the proposer closed */
+    char *bytes; /* the encoded action list, until its batch is submitted */
+    size_t len;
     swarm__propose_cb cb;
     void *payload;
-    struct proposal *prev, *next;
 } proposal;
+
+/* The proposals of one Raft entry. */
+typedef struct batch {
+    struct raft_apply req; /* alive until libraft's callback, even after the proposer closed */
+    raft_proposer *p;      /* set while in flight; NULL once the proposer closed (libraft's callback frees) */
+    proposal *q;
+    size_t n, cap;
+    size_t bytes;    /* encoded size of the entry */
+    size_t reported; /* proposals whose callback ran (always a prefix: callbacks run in order) */
+    struct batch *prev, *next;
+} batch;
 
 struct raft_proposer {
     swarm__proposer base;
     swarm__raft *r;
-    proposal *pending;
+    swarm__timer *flush;
+    size_t max_n, max_bytes;
+    batch *wait_head, *wait_tail; /* not submitted yet, in order; the tail fills */
+    batch *fly_head, *fly_tail;   /* submitted, waiting for libraft's callback, in order */
+    batch *reporting;             /* the batch whose callbacks are running */
+    int busy;                     /* our callback loops on the stack: close leaves the free to the outermost */
+    int closed;
 };
 
-static void unlink_proposal(proposal *q)
+static void batch_free(batch *b)
 {
-    if (q->p == NULL)
-        return;
-    if (q->prev)
-        q->prev->next = q->next;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->q[i].bytes);
+    free(b->q);
+    free(b);
+}
+
+static void proposer_free(raft_proposer *p)
+{
+    swarm__timer_free(p->flush);
+    free(p);
+}
+
+static void leave(raft_proposer *p)
+{
+    if (--p->busy == 0 && p->closed)
+        proposer_free(p);
+}
+
+/* Reports rc to b's proposals not reported yet, in order; stops if a callback closes the proposer (unless closing). */
+static void report_rest(raft_proposer *p, batch *b, int rc, const swarm__err *err, int closing)
+{
+    batch *outer = p->reporting;
+    p->reporting = b;
+    while (b->reported < b->n && (closing || !p->closed)) {
+        proposal *q = &b->q[b->reported++];
+        q->cb(q->payload, rc, err, 0);
+    }
+    p->reporting = outer;
+}
+
+static void fly_unlink(raft_proposer *p, batch *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
     else
-        q->p->pending = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    q->p = NULL;
+        p->fly_head = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        p->fly_tail = b->prev;
+    b->prev = b->next = NULL;
+    b->p = NULL;
 }
 
 static void applied_cb(struct raft_apply *req, int status, void *result)
 {
-    proposal *q = req->data;
-    int live = q->p != NULL;
-    unlink_proposal(q);
-    if (live) {
-        swarm__err err;
-        if (status == 0) {
-            const swarm__raft_result *res = result;
-            q->cb(q->payload, res->rc, res->rc ? &res->err : NULL, res->rc ? 0 : res->index);
-        } else {
-            int rc = status == RAFT_NOTLEADER ? SWARM_ENOTLEADER : SWARM_EUNAVAILABLE;
-            if (status == RAFT_LEADERSHIPLOST || status == RAFT_SHUTDOWN)
-                swarm__err_set(&err, rc, "leadership was lost: the outcome of the write is unknown");
+    batch *b = req->data;
+    raft_proposer *p = b->p;
+    if (p == NULL) {
+        batch_free(b); /* the proposer closed: every proposal had its ECLOSED */
+        return;
+    }
+    fly_unlink(p, b);
+    p->busy++;
+    swarm__err err;
+    const swarm__raft_outcomes *out = result;
+    if (status == 0 && out != NULL && out->n == b->n) {
+        /* The outcomes live in the FSM until its next apply, which no callback can cause synchronously. */
+        batch *outer = p->reporting;
+        p->reporting = b;
+        while (b->reported < b->n && !p->closed) {
+            size_t i = b->reported++;
+            const swarm__store_group *g = &out->g[i];
+            b->q[i].cb(b->q[i].payload, g->rc, g->rc ? &g->err : NULL, g->rc ? 0 : out->index);
+        }
+        p->reporting = outer;
+    } else if (status == 0) {
+        swarm__err_set(&err, SWARM_EUNAVAILABLE, "raft: the entry's outcomes are missing: the outcome is unknown");
+        report_rest(p, b, SWARM_EUNAVAILABLE, &err, 0);
+    } else {
+        int rc = status == RAFT_NOTLEADER ? SWARM_ENOTLEADER : SWARM_EUNAVAILABLE;
+        if (status == RAFT_LEADERSHIPLOST || status == RAFT_SHUTDOWN)
+            swarm__err_set(&err, rc, "leadership was lost: the outcome of the write is unknown");
+        else
+            swarm__err_set(&err, rc, "raft: %s", raft_strerror(status));
+        report_rest(p, b, rc, &err, 0);
+    }
+    batch_free(b);
+    leave(p);
+}
+
+static void put_u32(unsigned char *p, size_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* Encodes b as one entry and hands it to libraft: 0 or a RAFT_* code (then nothing was proposed). */
+static int submit(raft_proposer *p, batch *b)
+{
+    unsigned char *buf = raft_malloc(b->bytes);
+    if (buf == NULL)
+        return RAFT_NOMEM;
+    memcpy(buf, SWARM__RAFT_BATCH_MAGIC, 4);
+    put_u32(buf + 4, b->n);
+    size_t off = SWARM__RAFT_BATCH_HEADER;
+    for (size_t i = 0; i < b->n; i++) {
+        put_u32(buf + off, b->q[i].len);
+        memcpy(buf + off + 4, b->q[i].bytes, b->q[i].len);
+        off += 4 + b->q[i].len;
+        free(b->q[i].bytes);
+        b->q[i].bytes = NULL;
+    }
+    struct raft_buffer rb = {buf, b->bytes};
+    b->req.data = b;
+    int rv = raft_apply(&p->r->raft, &b->req, &rb, 1, applied_cb);
+    if (rv != 0) {
+        raft_free(buf); /* raft owns it only on success */
+        return rv;
+    }
+    b->p = p;
+    b->prev = p->fly_tail;
+    if (p->fly_tail)
+        p->fly_tail->next = b;
+    else
+        p->fly_head = b;
+    p->fly_tail = b;
+    return 0;
+}
+
+/* The 0 ms timer: every batch filled since the last flush becomes an entry, in order. */
+static void flush_cb(void *arg)
+{
+    raft_proposer *p = arg;
+    p->busy++;
+    while (p->wait_head != NULL && !p->closed) {
+        batch *b = p->wait_head;
+        p->wait_head = b->next;
+        if (p->wait_head == NULL)
+            p->wait_tail = NULL;
+        b->next = NULL;
+        int rv = submit(p, b);
+        if (rv != 0) {
+            /* Nothing was proposed: the outcome is known (not written). */
+            swarm__err err;
+            int rc = rv == RAFT_NOTLEADER ? SWARM_ENOTLEADER : raft_code(rv);
+            if (rv == RAFT_NOTLEADER)
+                swarm__err_set(&err, rc, "this node is no longer the Raft leader: the write was not made");
             else
-                swarm__err_set(&err, rc, "raft: %s", raft_strerror(status));
-            q->cb(q->payload, rc, &err, 0);
+                swarm__err_set(&err, rc, "raft: apply: %s", raft_strerror(rv));
+            report_rest(p, b, rc, &err, 0);
+            batch_free(b);
         }
     }
-    free(q);
+    leave(p);
 }
 
 static int raft_propose(swarm__proposer *base, const swarm__action *a, size_t n, swarm__propose_cb cb,
                         void *payload, swarm__err *e)
 {
     raft_proposer *p = (raft_proposer *)base;
+    if (p->closed)
+        return swarm__err_set(e, SWARM_ECLOSED, "the node is shutting down");
     if (raft_state(&p->r->raft) != RAFT_LEADER)
         return swarm__err_set(e, SWARM_ENOTLEADER, "this node is not the Raft leader");
     char *bytes;
@@ -365,57 +541,120 @@ static int raft_propose(swarm__proposer *base, const swarm__action *a, size_t n,
     int rc = swarm__actions_encode(a, n, &bytes, &len, e);
     if (rc != 0)
         return rc;
-    proposal *q = calloc(1, sizeof *q);
-    void *base_buf = raft_malloc(len ? len : 1);
-    if (q == NULL || base_buf == NULL) {
-        free(q);
-        raft_free(base_buf);
+    if (len > UINT32_MAX) {
         free(bytes);
-        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+        return swarm__err_set(e, SWARM_EINVALID, "raft: the write is too large");
     }
-    memcpy(base_buf, bytes, len);
-    free(bytes);
-    struct raft_buffer buf = {base_buf, len};
-    q->req.data = q;
-    q->cb = cb;
-    q->payload = payload;
-    int rv = raft_apply(&p->r->raft, &q->req, &buf, 1, applied_cb);
-    if (rv != 0) {
-        raft_free(base_buf); /* raft owns it only on success */
-        free(q);
-        if (rv == RAFT_NOTLEADER)
-            return swarm__err_set(e, SWARM_ENOTLEADER, "this node is not the Raft leader");
-        return swarm__err_set(e, raft_code(rv), "raft: apply: %s", raft_strerror(rv));
+    batch *b = p->wait_tail, *fresh = NULL;
+    if (p->flush == NULL) {
+        /* Unbatched: an entry of its own, proposed now (errors are synchronous). */
+        if ((b = calloc(1, sizeof *b)) == NULL || (b->q = malloc(sizeof *b->q)) == NULL) {
+            free(b);
+            free(bytes);
+            return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+        }
+        b->q[0] = (proposal){bytes, len, cb, payload};
+        b->n = b->cap = 1;
+        b->bytes = SWARM__RAFT_BATCH_HEADER + 4 + len;
+        int rv = submit(p, b);
+        if (rv != 0) {
+            batch_free(b);
+            if (rv == RAFT_NOTLEADER)
+                return swarm__err_set(e, SWARM_ENOTLEADER, "this node is not the Raft leader");
+            return swarm__err_set(e, raft_code(rv), "raft: apply: %s", raft_strerror(rv));
+        }
+        return 0;
     }
-    q->p = p;
-    q->next = p->pending;
-    if (q->next)
-        q->next->prev = q;
-    p->pending = q;
+    if (b == NULL || b->n >= p->max_n || b->bytes + 4 + len > p->max_bytes) {
+        if ((fresh = b = calloc(1, sizeof *b)) == NULL) {
+            free(bytes);
+            return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+        }
+        b->bytes = SWARM__RAFT_BATCH_HEADER;
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 8;
+        proposal *grown = realloc(b->q, (cap < p->max_n ? cap : p->max_n) * sizeof *grown);
+        if (grown == NULL) {
+            free(bytes);
+            free(fresh);
+            return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+        }
+        b->q = grown;
+        b->cap = cap < p->max_n ? cap : p->max_n;
+    }
+    b->q[b->n++] = (proposal){bytes, len, cb, payload};
+    b->bytes += 4 + len;
+    if (fresh != NULL) {
+        if (p->wait_tail)
+            p->wait_tail->next = fresh;
+        else
+            p->wait_head = fresh;
+        p->wait_tail = fresh;
+    }
+    if (!swarm__timer_armed(p->flush))
+        swarm__timer_start(p->flush, 0);
     return 0;
 }
 
 static void raft_proposer_close(swarm__proposer *base)
 {
     raft_proposer *p = (raft_proposer *)base;
-    while (p->pending != NULL) {
-        proposal *q = p->pending;
-        unlink_proposal(q); /* libraft's callback frees it later */
-        swarm__err err;
-        swarm__err_set(&err, SWARM_ECLOSED, "the node is shutting down");
-        q->cb(q->payload, SWARM_ECLOSED, &err, 0);
+    if (p->closed)
+        return;
+    p->closed = 1;
+    swarm__timer_stop(p->flush);
+    swarm__err err;
+    swarm__err_set(&err, SWARM_ECLOSED, "the node is shutting down");
+    p->busy++;
+    /* In proposal order: the batch being reported, the entries in flight, then what was never submitted. */
+    if (p->reporting != NULL)
+        report_rest(p, p->reporting, SWARM_ECLOSED, &err, 1);
+    while (p->fly_head != NULL) {
+        batch *b = p->fly_head;
+        fly_unlink(p, b); /* libraft's callback frees it later */
+        report_rest(p, b, SWARM_ECLOSED, &err, 1);
     }
-    free(p);
+    while (p->wait_head != NULL) {
+        batch *b = p->wait_head;
+        p->wait_head = b->next;
+        report_rest(p, b, SWARM_ECLOSED, &err, 1);
+        batch_free(b);
+    }
+    p->wait_tail = NULL;
+    leave(p);
+}
+
+static int proposer_new(swarm__proposer **out, swarm__raft *r, const swarm__raft_proposer_options *o,
+                        swarm__err *e)
+{
+    if (r == NULL)
+        return swarm__err_set(e, SWARM_EINVALID, "raft proposer: the node is required");
+    raft_proposer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    if (o != NULL && (p->flush = swarm__timer_new(o->timers, flush_cb, p)) == NULL) {
+        free(p);
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    }
+    p->base.propose = raft_propose;
+    p->base.close = raft_proposer_close;
+    p->r = r;
+    p->max_n = o && o->max_batch && o->max_batch < SWARM__RAFT_BATCH_MAX ? o->max_batch : SWARM__RAFT_BATCH_MAX;
+    p->max_bytes = o && o->max_batch_bytes ? o->max_batch_bytes : BATCH_BYTES_DEFAULT;
+    *out = &p->base;
+    return 0;
 }
 
 int swarm__proposer_raft_new(swarm__proposer **out, swarm__raft *r, swarm__err *e)
 {
-    raft_proposer *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-    p->base.propose = raft_propose;
-    p->base.close = raft_proposer_close;
-    p->r = r;
-    *out = &p->base;
-    return 0;
+    return proposer_new(out, r, NULL, e);
+}
+
+int swarm__proposer_raft_batched_new(swarm__proposer **out, swarm__raft *r, const swarm__raft_proposer_options *o,
+                                     swarm__err *e)
+{
+    if (o == NULL || o->timers == NULL)
+        return swarm__err_set(e, SWARM_EINVALID, "raft proposer: the node's timers are required");
+    return proposer_new(out, r, o, e);
 }

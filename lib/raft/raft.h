@@ -27,18 +27,44 @@
 
 /* ------------------------------------------------------------ FSM (fsm.c) */
 
-/* The outcome of one applied proposal, in FSM-owned memory (libraft hands it to the proposer's callback). */
-typedef struct swarm__raft_result {
-    int rc;
+/*
+ * A RAFT_COMMAND entry holds either
+ *  - a batch: the magic "SWB" + version byte 1, u32le count (1..SWARM__RAFT_BATCH_LIMIT),
+ *    then count times { u32le length, that many bytes of an action list as
+ *    swarm__actions_encode makes it } - what the Raft proposer writes; or
+ *  - one bare action list (JSON text, starts with '{'): what entries written
+ *    before batching hold; applied as a batch of one.
+ * Each proposal of an entry is applied in order as its own atomic store write
+ * with its own outcome (a rejection never fails its neighbours), all in one
+ * store transaction at the entry's index (swarm__store_apply_groups): the
+ * store's index stays the Raft index, so replays and snapshot restores skip
+ * exactly what they skipped before batching, and a crash never leaves half
+ * an entry applied.
+ */
+#define SWARM__RAFT_BATCH_MAGIC "SWB\x01"
+#define SWARM__RAFT_BATCH_HEADER 8 /* magic + count */
+#define SWARM__RAFT_BATCH_MAX 256  /* the proposer's cap on proposals per entry (outcomes kept) */
+#define SWARM__RAFT_BATCH_LIMIT 65536 /* the most a decoder accepts (another build may batch more) */
+
+/*
+ * The outcomes of the last applied entry, in FSM-owned memory (libraft hands
+ * a pointer to the proposer's callback at once). Proposal i: g[i].rc (0 or
+ * the store's rejection) and g[i].err; an accepted one was applied at index.
+ * n is 0 when the entry held more than SWARM__RAFT_BATCH_MAX proposals (not
+ * ours: applied, outcomes not kept).
+ */
+typedef struct swarm__raft_outcomes {
     uint64_t index;
-    swarm__err err;
-} swarm__raft_result;
+    size_t n;
+    const swarm__store_group *g;
+} swarm__raft_outcomes;
 
 typedef struct swarm__raft_fsm_state {
     swarm__store *store;
     struct raft *raft;
-    swarm__raft_result result; /* the last apply's outcome: read at once by the apply callback */
-    unsigned restores;         /* snapshots restored (for tests) */
+    swarm__raft_outcomes outcomes; /* the last apply's; points into groups */
+    swarm__store_group groups[SWARM__RAFT_BATCH_MAX];
+    unsigned restores; /* snapshots restored (for tests) */
 } swarm__raft_fsm_state;
 
 /*
@@ -105,14 +131,45 @@ typedef void (*swarm__raft_change_cb)(void *payload, int rc);
 int swarm__raft_add_voter(swarm__raft *r, uint64_t id, const char *address, swarm__raft_change_cb cb,
                           void *payload, swarm__err *e);
 int swarm__raft_remove(swarm__raft *r, uint64_t id, swarm__raft_change_cb cb, void *payload, swarm__err *e);
+/* A barrier (leader only): cb(payload, 0) once every earlier entry is applied here. Errors as above. */
+int swarm__raft_barrier(swarm__raft *r, swarm__raft_change_cb cb, void *payload, swarm__err *e);
+/* Hands leadership to voter id (0: the most up-to-date one). Leader only. */
+int swarm__raft_transfer(swarm__raft *r, uint64_t id, swarm__err *e);
+/*
+ * --force-new-cluster: before swarm__raft_start, appends a configuration with
+ * this node as the only voter to the stored log (libraft's raft_recover). The
+ * state is kept; the other members are forgotten.
+ */
+int swarm__raft_recover(swarm__raft *r, swarm__err *e);
 
 /*
  * The proposer seam on raft_apply. propose returns SWARM_ENOTLEADER at once on
- * a non-leader (no callback then). The callback gets the store's outcome
- * once the entry is committed and applied here, or SWARM_EUNAVAILABLE
- * "outcome unknown" when leadership was lost first (the entry may still
- * commit). close fails pending proposals with SWARM_ECLOSED. r must outlive it.
+ * a non-leader (no callback then). Each proposal's callback gets its own
+ * outcome once its entry is committed and applied here: 0 and the entry's
+ * index, the store's rejection, or SWARM_EUNAVAILABLE "outcome unknown" when
+ * leadership was lost first (the entry may still commit). Callbacks run in
+ * proposal order, never inside propose. close fails pending proposals with
+ * SWARM_ECLOSED. r (and the timers) must outlive the proposer.
+ *
+ * swarm__proposer_raft_new: one entry per proposal, handed to raft_apply
+ * inside propose (whose errors are then synchronous).
+ *
+ * swarm__proposer_raft_batched_new: the proposals made during one loop
+ * iteration (a 0 ms timer flushes them) go into one entry, up to max_batch
+ * proposals or max_batch_bytes of encoded actions per entry (more make
+ * several entries, in order); the proposals of one entry share its index
+ * (the store applied them in proposal order). A proposal accepted while
+ * leading gets SWARM_ENOTLEADER in its callback if leadership went before
+ * the flush (it was not written). Use it where many writes are in flight.
  */
+typedef struct swarm__raft_proposer_options {
+    swarm__timers *timers;  /* the node's (required) */
+    unsigned max_batch;     /* 0: SWARM__RAFT_BATCH_MAX; at most that */
+    size_t max_batch_bytes; /* 0: 1 MiB (one proposal larger than this gets an entry of its own) */
+} swarm__raft_proposer_options;
+
 int swarm__proposer_raft_new(swarm__proposer **out, swarm__raft *r, swarm__err *e);
+int swarm__proposer_raft_batched_new(swarm__proposer **out, swarm__raft *r, const swarm__raft_proposer_options *o,
+                                     swarm__err *e);
 
 #endif

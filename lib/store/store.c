@@ -218,20 +218,97 @@ typedef struct apply_ctx {
     uint64_t index;
     int rejected; /* the failure is the write's fault (deterministic), not the backend's */
     swarm__err *e;
+    struct undo_log *undo; /* swarm__store_apply_groups: what the current group overwrote, else NULL */
 } apply_ctx;
+
+/* ---- undo log: lets one group of a batch be rolled back inside the shared write transaction */
+
+typedef struct undo_rec {
+    char *table; /* one allocation: table NUL, key, old value */
+    char *key, *old;
+    size_t key_len, old_len;
+    int existed;
+} undo_rec;
+
+typedef struct undo_log {
+    undo_rec *r;
+    size_t n, cap;
+} undo_log;
+
+static int undo_note(apply_ctx *c, const char *table, const void *key, size_t key_len)
+{
+    undo_log *u = c->undo;
+    const void *v = NULL;
+    size_t vlen = 0;
+    int rc = c->s->b->get(c->t, table, key, key_len, &v, &vlen);
+    if (rc != 0 && rc != SWARM_ENOTFOUND)
+        return backend_err(c->e, rc, "read");
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 16;
+        undo_rec *grown = realloc(u->r, cap * sizeof *grown);
+        if (grown == NULL)
+            return swarm__err_set(c->e, SWARM_ENOMEM, "out of memory");
+        u->r = grown;
+        u->cap = cap;
+    }
+    size_t tlen = strlen(table) + 1;
+    undo_rec *r = &u->r[u->n];
+    r->existed = rc == 0;
+    r->key_len = key_len;
+    r->old_len = r->existed ? vlen : 0;
+    if ((r->table = malloc(tlen + key_len + r->old_len + 1)) == NULL)
+        return swarm__err_set(c->e, SWARM_ENOMEM, "out of memory");
+    memcpy(r->table, table, tlen);
+    r->key = r->table + tlen;
+    memcpy(r->key, key, key_len);
+    r->old = r->key + key_len;
+    if (r->existed && vlen > 0)
+        memcpy(r->old, v, vlen);
+    u->n++;
+    return 0;
+}
+
+static void undo_clear(undo_log *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        free(u->r[i].table);
+    u->n = 0;
+}
+
+/* Puts back, newest first, what the current group changed. */
+static int undo_rollback(apply_ctx *c)
+{
+    undo_log *u = c->undo;
+    int rc = 0;
+    for (size_t i = u->n; rc == 0 && i-- > 0;) {
+        undo_rec *r = &u->r[i];
+        if (r->existed)
+            rc = c->s->b->put(c->t, r->table, r->key, r->key_len, r->old, r->old_len);
+        else if ((rc = c->s->b->del(c->t, r->table, r->key, r->key_len)) == SWARM_ENOTFOUND)
+            rc = 0;
+    }
+    undo_clear(u);
+    return rc;
+}
 
 /* A rejection: the write's own fault, the same on every replica. */
 #define REJECT(c, code, ...) ((c)->rejected = 1, swarm__err_set((c)->e, (code), __VA_ARGS__))
 
 static int put_str(apply_ctx *c, const char *table, const void *key, size_t key_len, const char *value)
 {
-    int rc = c->s->b->put(c->t, table, key, key_len, value, strlen(value));
+    int rc = c->undo ? undo_note(c, table, key, key_len) : 0;
+    if (rc != 0)
+        return rc;
+    rc = c->s->b->put(c->t, table, key, key_len, value, strlen(value));
     return rc == 0 ? 0 : backend_err(c->e, rc, "write");
 }
 
 static int del_key(apply_ctx *c, const char *table, const void *key, size_t key_len)
 {
-    int rc = c->s->b->del(c->t, table, key, key_len);
+    int rc = c->undo ? undo_note(c, table, key, key_len) : 0;
+    if (rc != 0)
+        return rc;
+    rc = c->s->b->del(c->t, table, key, key_len);
     /* An index entry that is already gone is not worth failing a write for. */
     return rc == 0 || rc == SWARM_ENOTFOUND ? 0 : backend_err(c->e, rc, "delete");
 }
@@ -489,7 +566,7 @@ int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, 
     if (n && evs == NULL)
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
 
-    apply_ctx c = {s, NULL, index, 0, e};
+    apply_ctx c = {s, NULL, index, 0, e, NULL};
     int rc = s->b->begin(s->b, 1, &c.t);
     if (rc != 0) {
         free(evs);
@@ -539,6 +616,94 @@ int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, 
             s->notify(s->notify_payload);
     } else {
         free_events(evs, n);
+    }
+    return 0;
+}
+
+int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
+                              swarm__err *e)
+{
+    for (size_t i = 0; i < n_groups; i++) {
+        g[i].rc = 0;
+        g[i].err.code = 0;
+        g[i].err.message[0] = '\0';
+    }
+    if (index <= s->index)
+        return 0; /* already applied: a replay */
+    size_t total = 0;
+    for (size_t i = 0; i < n_groups; i++) {
+        if (g[i].a == NULL && g[i].n > 0)
+            return swarm__err_set(e, SWARM_EINVALID, "store: no actions given");
+        total += g[i].n;
+    }
+    if (s->n_snaps > 0)
+        return swarm__err_set(e, SWARM_EBUSY, "store: cannot write while a read snapshot is open");
+    queued *evs = total ? calloc(total, sizeof *evs) : NULL;
+    if (total && evs == NULL)
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    undo_log undo = {NULL, 0, 0};
+    apply_ctx c = {s, NULL, index, 0, e, &undo};
+    int rc = s->b->begin(s->b, 1, &c.t);
+    if (rc != 0) {
+        free(evs);
+        return backend_err(e, rc, "begin a write");
+    }
+    size_t kept = 0; /* events of the groups applied so far */
+    for (size_t i = 0; rc == 0 && i < n_groups; i++) {
+        size_t done = 0;
+        c.rejected = 0;
+        c.e = &g[i].err;
+        for (; rc == 0 && done < g[i].n; done++)
+            if ((rc = apply_one(&c, &g[i].a[done], &evs[kept + done])) != 0)
+                break;
+        if (rc == 0) {
+            kept += done;
+        } else {
+            for (size_t k = kept; k < kept + done; k++) {
+                json_decref(evs[k].object);
+                json_decref(evs[k].old);
+                memset(&evs[k], 0, sizeof evs[k]);
+            }
+            if (!c.rejected) {
+                swarm__err_set(e, rc, "%s", g[i].err.message); /* the backend failed: the whole batch */
+                break;
+            }
+            g[i].rc = rc;
+            /* A rejected group leaves nothing behind; its neighbours are kept. */
+            c.e = e;
+            if ((rc = undo_rollback(&c)) != 0) {
+                rc = backend_err(e, rc, "roll back a rejected write");
+                break;
+            }
+        }
+        undo_clear(&undo);
+    }
+    c.e = e;
+    if (rc == 0 && (rc = write_index(s, c.t, index, e)) == 0) {
+        if ((rc = s->b->commit(c.t)) != 0)
+            rc = backend_err(e, rc, "commit");
+        c.t = NULL;
+    }
+    if (c.t != NULL)
+        s->b->abort(c.t);
+    undo_clear(&undo);
+    free(undo.r);
+    if (rc != 0) {
+        free_events(evs, kept);
+        return rc; /* nothing changed, a retry may work */
+    }
+    s->index = index;
+    if (kept > 0 && has_live_watch(s)) {
+        int was_empty = s->q_head == s->q_len;
+        if (enqueue(s, evs, kept) != 0) {
+            free_events(evs, kept); /* the write is durable; only the events are lost */
+            return 0;
+        }
+        free(evs);
+        if (was_empty && !s->delivering && s->notify != NULL)
+            s->notify(s->notify_payload);
+    } else {
+        free_events(evs, kept);
     }
     return 0;
 }

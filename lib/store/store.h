@@ -109,6 +109,29 @@ int swarm__store_backend_known(const char *name);
  */
 int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, size_t n, swarm__err *e);
 
+/* One independent write of a batch (swarm__store_apply_groups): its actions in, its outcome out. */
+typedef struct swarm__store_group {
+    const swarm__action *a;
+    size_t n;
+    int rc;         /* out: 0 or the rejection, as swarm__store_apply would return it */
+    swarm__err err; /* out: the rejection's message when rc != 0 */
+} swarm__store_group;
+
+/*
+ * Applies several independent writes at one index in one backend transaction
+ * (one commit: the Raft FSM applies a batched entry this way). Groups apply
+ * in order; each is atomic on its own and gets its own outcome, exactly as
+ * swarm__store_apply would give it at that point: a rejected group leaves
+ * nothing behind and does not fail its neighbours, and later groups see the
+ * writes of earlier ones. Every object written gets Version.Index = index
+ * and every event carries it. Returns 0 once committed (whatever the groups'
+ * outcomes; the index is consumed), or a backend failure (nothing written,
+ * the outcomes mean nothing: the caller may retry). index <= the store's
+ * index: a replay, no-op returning 0 with every rc 0.
+ */
+int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
+                              swarm__err *e);
+
 /*
  * Engine notes (lib/store/store.c):
  * - Names are unique per kind regardless of ASCII case, as in SwarmKit's

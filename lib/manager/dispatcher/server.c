@@ -30,6 +30,7 @@ typedef struct member {
     uint64_t link;          /* 0 while the link is down */
     int64_t last_beat_ns;   /* monotonic */
     int64_t link_lost_ns;   /* monotonic, when link went down */
+    int inherited;          /* known ready when this manager started leading: no session yet */
     swarm__session *session;
     struct member *next;
 } member;
@@ -46,7 +47,23 @@ struct swarm__nodeserver {
     member *members;
     swarm__timer *tick;
     swarm__watch *watch;
+    swarm__nodeserver_hooks hooks;
+    char *ca_pem, *cluster_id; /* fallback while the store has no cluster */
 };
+
+/* Refuses a leader-only request, telling where the leader is. */
+static void not_leader(swarm__nodeserver *s, uint64_t link, uint64_t rid, uint32_t type)
+{
+    if (rid == 0 || s->transport == NULL)
+        return;
+    const char *leader = s->hooks.leader ? s->hooks.leader(s->hooks.payload) : NULL;
+    json_t *managers = s->hooks.managers ? s->hooks.managers(s->hooks.payload) : NULL;
+    json_t *body = json_pack("{s:i, s:s, s:s?, s:o}", "Code", SWARM_ENOTLEADER, "Message",
+                             leader ? "this manager is not the leader" : "The swarm does not have a leader right now",
+                             "Leader", leader, "Managers", managers ? managers : json_array());
+    swarm__proto_respond(s->transport, link, rid, type, body);
+    json_decref(body);
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -187,9 +204,11 @@ static void cert_issue(swarm__nodeserver *s, uint64_t link, uint64_t rid, const 
     else if (!token_text || !csr || swarm__token_parse(&token, token_text, &e) != 0 ||
              (!(worker && swarm__secret_equal(token_text, worker)) && !(manager && swarm__secret_equal(token_text, manager))))
         rc = swarm__err_set(&e, SWARM_EINVALID, "A valid join token is necessary to join this cluster");
-    else if (manager && swarm__secret_equal(token_text, manager))
-        rc = swarm__err_set(&e, SWARM_ENOTSUPPORTED,
-                            "joining as a manager is not supported by this cluster yet (one manager)");
+    int as_manager = rc == 0 && manager && swarm__secret_equal(token_text, manager);
+    const char *role = as_manager ? "manager" : "worker";
+    const char *joiner_addr = swarm__json_str(body, "Addr");
+    if (rc == 0 && as_manager && (joiner_addr == NULL || joiner_addr[0] == '\0'))
+        rc = swarm__err_set(&e, SWARM_EINVALID, "Addr: a joining manager must give the address it listens on");
     const char *availability = swarm__json_str(body, "Availability");
     if (rc == 0 && availability && availability[0] && strcmp(availability, "active") &&
         strcmp(availability, "pause") && strcmp(availability, "drain"))
@@ -202,7 +221,8 @@ static void cert_issue(swarm__nodeserver *s, uint64_t link, uint64_t rid, const 
     if (rc == 0)
         rc = swarm__ca_load(&ca, ca_pem, ca_key, &e);
     if (rc == 0)
-        rc = swarm__ca_issue(ca, csr, node_id, "swarm-worker", swarm__json_str(cluster, "ID"),
+        rc = swarm__ca_issue(ca, csr, node_id, as_manager ? SWARM__CA_OU_MANAGER : SWARM__CA_OU_WORKER,
+                             swarm__json_str(cluster, "ID"),
                              swarm__json_int(cluster, "Spec.CAConfig.NodeCertExpiry", 7776000000000000LL), s->clock,
                              &cert, &e);
     swarm__ca_free(ca);
@@ -217,15 +237,17 @@ static void cert_issue(swarm__nodeserver *s, uint64_t link, uint64_t rid, const 
     const char *hostname = swarm__json_str(body, "Hostname");
     json_t *node = json_pack("{s:s, s:{s:i}, s:s, s:s, s:{s:{}, s:s, s:s}, s:{s:s}, s:{s:s, s:s, s:s}}", "ID",
                              node_id, "Version", "Index", 0, "CreatedAt", ts, "UpdatedAt", ts, "Spec", "Labels",
-                             "Role", "worker", "Availability", availability && availability[0] ? availability : "active",
+                             "Role", role, "Availability", availability && availability[0] ? availability : "active",
                              "Description", "Hostname", hostname ? hostname : "", "Status", "State", "unknown",
                              "Message", "joined", "Addr", l ? l->addr : "");
+    if (as_manager)
+        json_object_set_new(node, "ManagerStatus", json_pack("{s:s, s:s}", "Reachability", "unknown", "Addr", joiner_addr));
     issue_ctx *c = calloc(1, sizeof *c);
     c->s = s;
     c->link = link;
     c->request_id = rid;
     c->reply = json_pack("{s:s, s:s, s:s, s:s, s:s}", "NodeID", node_id, "ClusterID", swarm__json_str(cluster, "ID"),
-                         "Role", "worker", "Cert", cert, "CACert", ca_pem);
+                         "Role", role, "Cert", cert, "CACert", ca_pem);
     free(cert);
     json_decref(cluster);
     swarm__action a = {SWARM__OP_CREATE, SWARM__KIND_NODE, node, 0};
@@ -235,7 +257,7 @@ static void cert_issue(swarm__nodeserver *s, uint64_t link, uint64_t rid, const 
         free(c);
     }
     json_decref(node);
-    swarm__log_info("nodeserver", "node %s (%s) joined as a worker", node_id, hostname ? hostname : "?");
+    swarm__log_info("nodeserver", "node %s (%s) joined as a %s", node_id, hostname ? hostname : "?", role);
 }
 
 /* ------------------------------------------------------------ identity */
@@ -265,18 +287,23 @@ static void auth(swarm__nodeserver *s, link_state *l, uint64_t rid, const json_t
         rc = swarm__err_set(&e, SWARM_EINVALID, "ask for a nonce first");
     else if (!cert || !sig_hex || swarm__hex_decode(sig_hex, &sig, &sig_len) != 0)
         rc = swarm__err_set(&e, SWARM_EINVALID, "malformed identity proof");
-    else if ((rc = swarm__ca_load(&ca, swarm__json_str(cluster, "RootCA.CACert"), NULL, &e)) == 0 &&
+    else if ((rc = swarm__ca_load(&ca, cluster ? swarm__json_str(cluster, "RootCA.CACert") : s->ca_pem, NULL, &e)) ==
+                 0 &&
              (rc = swarm__ca_verify(ca, cert, s->clock->wall_ns(s->clock->data), &info, &e)) == 0 &&
              (rc = swarm__verify_signature(cert, l->nonce, sizeof l->nonce, sig, sig_len, &e)) == 0) {
-        if (strcmp(info.cluster_id, swarm__json_str(cluster, "ID") ? swarm__json_str(cluster, "ID") : "") != 0)
+        const char *cid = cluster ? swarm__json_str(cluster, "ID") : s->cluster_id;
+        if (strcmp(info.cluster_id, cid ? cid : "") != 0)
             rc = swarm__err_set(&e, SWARM_EINVALID, "certificate belongs to another cluster");
-        else if (removed(cluster, info.node_id) || (node = node_object(s, info.node_id)) == NULL)
+        else if (cluster && (removed(cluster, info.node_id) || (node = node_object(s, info.node_id)) == NULL))
             rc = swarm__err_set(&e, SWARM_EINVALID, "node %s was removed from the swarm", info.node_id);
     }
     l->has_nonce = 0; /* a nonce is good for one proof */
     if (rc == 0) {
         snprintf(l->node_id, sizeof l->node_id, "%s", info.node_id);
-        const char *role = swarm__json_str(node, "Spec.Role");
+        /* The store's role once this manager has the cluster; before that (a manager catching up) the certificate's. */
+        const char *role = node ? swarm__json_str(node, "Spec.Role")
+                           : strcmp(info.role, SWARM__CA_OU_MANAGER) == 0 ? "manager"
+                                                                         : "worker";
         snprintf(l->role, sizeof l->role, "%s", role ? role : "worker");
         json_t *reply = json_pack("{s:s, s:s}", "NodeID", l->node_id, "Role", l->role);
         swarm__proto_respond(s->transport, l->link, rid, SWARM__MSG_AUTH, reply);
@@ -348,6 +375,7 @@ static member *member_open(swarm__nodeserver *s, const char *node_id, uint64_t l
     m->link = link;
     m->last_beat_ns = mono(s);
     m->link_lost_ns = 0;
+    m->inherited = 0;
     return m;
 }
 
@@ -411,6 +439,8 @@ static void tick(void *arg)
 {
     swarm__nodeserver *s = arg;
     swarm__timer_start(s->tick, TICK_MS);
+    if (s->dispatcher == NULL)
+        return; /* liveness is the leader's job */
     int64_t now = mono(s), period = period_ns(s);
     member *m = s->members;
     while (m) {
@@ -418,7 +448,7 @@ static void tick(void *arg)
         int silent = now - m->last_beat_ns > 3 * period;
         /* A lost link gets min(period, 2 s) to come back: a killed node resets its
          * connection at once, while a blip redials within a few hundred ms. */
-        int64_t grace = period < 2000000000LL ? period : 2000000000LL;
+        int64_t grace = m->inherited ? 3 * period : period < 2000000000LL ? period : 2000000000LL;
         int gone = m->link == 0 && m->link_lost_ns && now - m->link_lost_ns > grace;
         if (silent || gone) {
             swarm__log_info("nodeserver", "node %s is down (%s)", m->node_id, silent ? "no heartbeat" : "link lost");
@@ -463,6 +493,13 @@ void swarm__nodeserver_link_down(swarm__nodeserver *s, uint64_t link)
 void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid, const swarm_transport_msg *msg)
 {
     link_state *l = link_of(s, link);
+    if (l && msg->type == SWARM__MSG_RAFT) {
+        if (l->node_id[0] && strcmp(l->role, "manager") == 0 && s->hooks.raft)
+            s->hooks.raft(s->hooks.payload, link, l->node_id, msg);
+        else
+            swarm__log_debug("nodeserver", "dropped a Raft message from a link that is not a proven manager");
+        return;
+    }
     json_t *body = swarm__proto_body(msg);
     if (l == NULL || body == NULL) {
         if (rid)
@@ -481,7 +518,9 @@ void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid
         break;
     }
     case SWARM__MSG_CERT_ISSUE:
-        if (rid)
+        if (rid && s->dispatcher == NULL)
+            not_leader(s, link, rid, msg->type);
+        else if (rid)
             cert_issue(s, link, rid, body);
         break;
     case SWARM__MSG_NONCE: {
@@ -499,7 +538,9 @@ void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid
             auth(s, l, rid, body);
         break;
     case SWARM__MSG_CERT_RENEW:
-        if (rid && authed)
+        if (rid && authed && s->dispatcher == NULL)
+            not_leader(s, link, rid, msg->type);
+        else if (rid && authed)
             cert_renew(s, l, rid, body);
         else if (rid)
             swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_EINVALID,
@@ -513,6 +554,8 @@ void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid
             if (rid)
                 swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_EINVALID,
                                            "prove this node's identity first");
+        } else if (s->dispatcher == NULL) {
+            not_leader(s, link, rid, msg->type);
         } else if (msg->type == SWARM__MSG_SESSION) {
             session(s, l, rid, body);
         } else if (m == NULL || m->link != link) {
@@ -533,15 +576,25 @@ void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid
         break;
     }
     case SWARM__MSG_CONTROL:
-        if (rid)
+    case SWARM__MSG_RAFT_JOIN:
+        if (rid == 0)
+            break;
+        if (!authed || strcmp(l->role, "manager") != 0)
             swarm__proto_respond_error(
                 s->transport, link, rid, msg->type, SWARM_EUNAVAILABLE,
                 !authed ? "prove this node's identity first"
-                : strcmp(l->role, "manager") != 0
-                    ? "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. "
-                      "Please run this command on a manager node or promote the current node to a manager."
-                    : "control requests between managers are not supported yet");
+                        : "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
+                          "state. Please run this command on a manager node or promote the current node to a manager.");
+        else if (s->dispatcher == NULL)
+            not_leader(s, link, rid, msg->type);
+        else if (msg->type == SWARM__MSG_CONTROL && s->hooks.control)
+            s->hooks.control(s->hooks.payload, link, rid, body);
+        else if (msg->type == SWARM__MSG_RAFT_JOIN && s->hooks.raft_join)
+            s->hooks.raft_join(s->hooks.payload, link, rid, l->node_id, body);
+        else
+            swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_ENOTSUPPORTED, "not available");
         break;
+
     default:
         if (rid)
             swarm__proto_respond_error(s->transport, link, rid, msg->type, SWARM_ENOTSUPPORTED, "unknown message");
@@ -599,6 +652,55 @@ void swarm__nodeserver_set_transport(swarm__nodeserver *s, struct swarm_transpor
     s->transport = t;
 }
 
+void swarm__nodeserver_set_hooks(swarm__nodeserver *s, const swarm__nodeserver_hooks *hooks)
+{
+    s->hooks = *hooks;
+}
+
+void swarm__nodeserver_set_ca(swarm__nodeserver *s, const char *ca_pem, const char *cluster_id)
+{
+    free(s->ca_pem);
+    free(s->cluster_id);
+    s->ca_pem = ca_pem ? strdup(ca_pem) : NULL;
+    s->cluster_id = cluster_id ? strdup(cluster_id) : NULL;
+}
+
+void swarm__nodeserver_lead(swarm__nodeserver *s, swarm__proposer *proposer, swarm__dispatcher *dispatcher)
+{
+    while (s->members)
+        member_drop(s, s->members); /* sessions belong to the dispatcher that opened them */
+    s->proposer = proposer;
+    s->dispatcher = dispatcher;
+    if (dispatcher == NULL)
+        return;
+    /* Nodes that were ready under the previous leader get time to come over before they count as down. */
+    swarm__snap *snap;
+    swarm__err e;
+    json_t *nodes = NULL, *n;
+    size_t i;
+    if (swarm__snap_begin(s->store, &snap, &e) != 0)
+        return;
+    swarm__snap_list(snap, SWARM__KIND_NODE, NULL, NULL, &nodes, &e);
+    swarm__snap_end(snap);
+    int64_t now = mono(s);
+    json_array_foreach(nodes, i, n) {
+        const char *id = swarm__json_str(n, "ID"), *state = swarm__json_str(n, "Status.State");
+        if (id == NULL || strcmp(id, s->self) == 0 || state == NULL || strcmp(state, "ready") != 0)
+            continue;
+        member *m = calloc(1, sizeof *m);
+        if (m == NULL)
+            break;
+        snprintf(m->node_id, sizeof m->node_id, "%s", id);
+        m->server = s;
+        m->last_beat_ns = now;
+        m->link_lost_ns = now;
+        m->inherited = 1;
+        m->next = s->members;
+        s->members = m;
+    }
+    json_decref(nodes);
+}
+
 void swarm__nodeserver_free(swarm__nodeserver *s)
 {
     if (s == NULL)
@@ -613,5 +715,7 @@ void swarm__nodeserver_free(swarm__nodeserver *s)
     if (s->watch)
         swarm__store_unwatch(s->store, s->watch);
     swarm__timer_free(s->tick);
+    free(s->ca_pem);
+    free(s->cluster_id);
     free(s);
 }

@@ -1,0 +1,813 @@
+/*
+ * A manager's Raft member and what follows from leadership (see replica.h):
+ * the group's lifecycle on this node, the leader's components started on
+ * gaining leadership and stopped on losing it, proofs of identity on the
+ * links this manager dials to other managers, control calls forwarded to the
+ * leader (with a bounded wait while there is none), joining the group, and
+ * each manager's status as the leader sees it. Runs on the engine's loop.
+ */
+#include "api/replica.h"
+
+#include "ca/ca.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "proto/proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WATCH_MS 20            /* how often leadership is looked at */
+#define AUTH_RETRY_MS 300      /* a peer that does not know us yet (catching up) */
+#define REQUEST_TIMEOUT_MS 30000
+
+const char swarm__no_leader[] = "The swarm does not have a leader. It's possible that too few managers are online. "
+                                "Make sure more than half of the managers are online.";
+
+uint64_t swarm__raft_id_of(const char *node_id)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a: stable across nodes and versions */
+    for (const unsigned char *p = (const unsigned char *)node_id; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+/* ------------------------------------------------------------ links we dial */
+
+enum { OUT_RAFT = 1, OUT_FORWARD = 2 };
+
+typedef struct outlink {
+    uint64_t link;
+    int kind;
+    int up;              /* identity proved */
+    unsigned generation; /* bumps at each (re)proof */
+    struct outlink *next;
+} outlink;
+
+typedef struct auth_req {
+    swarm__engine *eng;
+    uint64_t link;
+    unsigned generation;
+} auth_req;
+
+static outlink *outlink_of(swarm__engine *eng, uint64_t link)
+{
+    for (outlink *o = eng->outlinks; o; o = o->next)
+        if (o->link == link)
+            return o;
+    return NULL;
+}
+
+static void flush(swarm__engine *eng);
+static void prove(swarm__engine *eng, outlink *o);
+
+/* The reply is still for this link's current proof. */
+static outlink *still(auth_req *a)
+{
+    outlink *o = outlink_of(a->eng, a->link);
+    return o && o->generation == a->generation ? o : NULL;
+}
+
+static void retry_proof(void *arg)
+{
+    auth_req *a = arg;
+    outlink *o = still(a);
+    if (o && !o->up)
+        prove(a->eng, o);
+    free(a);
+}
+
+static void proof_failed(auth_req *a, const char *why)
+{
+    swarm__engine *eng = a->eng;
+    swarm__log_debug("replica", "identity proof on link %llu failed (%s); retrying", (unsigned long long)a->link, why);
+    void *token;
+    if (swarm__oneshot(eng->timers, AUTH_RETRY_MS, retry_proof, a, &token) != 0)
+        free(a);
+}
+
+static void authed(void *payload, int status, const swarm_transport_msg *msg)
+{
+    auth_req *a = payload;
+    outlink *o = still(a);
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    const char *why = NULL;
+    int rc = body ? swarm__proto_error_of(body, &why) : status;
+    if (o == NULL || status != 0) {
+        free(a); /* the link went away; a new one proves itself again */
+    } else if (rc != 0) {
+        proof_failed(a, why ? why : swarm_strerror(rc));
+    } else {
+        swarm__engine *eng = a->eng;
+        o->up = 1;
+        free(a);
+        if (o->kind == OUT_RAFT && eng->raft)
+            swarm__raft_link_up(eng->raft, o->link);
+        else if (o->kind == OUT_FORWARD)
+            flush(eng);
+    }
+    json_decref(body);
+}
+
+static void nonce_got(void *payload, int status, const swarm_transport_msg *msg)
+{
+    auth_req *a = payload;
+    swarm__engine *eng = a->eng;
+    outlink *o = still(a);
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    unsigned char *nonce = NULL, *sig = NULL;
+    size_t nonce_len = 0, sig_len = 0;
+    swarm__err e;
+    if (o == NULL || status != 0) {
+        free(a);
+    } else if (body == NULL || swarm__hex_decode(swarm__json_str(body, "Nonce"), &nonce, &nonce_len) != 0 ||
+               swarm__sign(eng->key_pem, nonce, nonce_len, &sig, &sig_len, eng->clock, &e) != 0) {
+        proof_failed(a, "no nonce");
+    } else {
+        char *hex = swarm__hex_encode(sig, sig_len);
+        json_t *req = json_pack("{s:s, s:s}", "Cert", eng->cert_pem, "Signature", hex ? hex : "");
+        if (swarm__proto_request(eng->transport, o->link, SWARM__MSG_AUTH, req, REQUEST_TIMEOUT_MS, authed, a) != 0)
+            proof_failed(a, "link down");
+        json_decref(req);
+        free(hex);
+    }
+    json_decref(body);
+    free(nonce);
+    free(sig);
+}
+
+/* Proves this manager's identity on a link it dialed (the far side's node server checks it). */
+static void prove(swarm__engine *eng, outlink *o)
+{
+    auth_req *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return;
+    a->eng = eng;
+    a->link = o->link;
+    a->generation = ++o->generation;
+    json_t *req = json_object();
+    if (swarm__proto_request(eng->transport, o->link, SWARM__MSG_NONCE, req, REQUEST_TIMEOUT_MS, nonce_got, a) != 0)
+        free(a);
+    json_decref(req);
+}
+
+int swarm__replica_link_up(swarm__engine *eng, uint64_t link)
+{
+    if (eng->raft == NULL)
+        return 0;
+    outlink *o = outlink_of(eng, link);
+    if (o == NULL) {
+        if ((o = calloc(1, sizeof *o)) == NULL)
+            return 1;
+        o->link = link;
+        o->next = eng->outlinks;
+        eng->outlinks = o;
+    }
+    /* Every dialed link that is not the worker session's is Raft's, or ours to the leader. */
+    o->kind = link == eng->fwd_link ? OUT_FORWARD : OUT_RAFT;
+    o->up = 0;
+    prove(eng, o);
+    return 1;
+}
+
+void swarm__replica_link_down(swarm__engine *eng, uint64_t link)
+{
+    for (outlink **p = &eng->outlinks; *p; p = &(*p)->next) {
+        if ((*p)->link == link) {
+            outlink *o = *p;
+            *p = o->next;
+            free(o);
+            break;
+        }
+    }
+    if (eng->raft)
+        swarm__raft_link_down(eng->raft, link);
+}
+
+int swarm__replica_receive(swarm__engine *eng, uint64_t link, uint64_t rid, const swarm_transport_msg *msg)
+{
+    outlink *o = outlink_of(eng, link);
+    if (o == NULL)
+        return 0;
+    if (msg->type == SWARM__MSG_RAFT && o->up && eng->raft)
+        swarm__raft_receive(eng->raft, link, msg);
+    else if (rid)
+        swarm__proto_respond_error(eng->transport, link, rid, msg->type, SWARM_ENOTSUPPORTED, "not served here");
+    return 1;
+}
+
+/* ------------------------------------------------------------ forwarding to the leader */
+
+/* A request for the leader: a forwarded control call or this node's own (joining the group). */
+typedef struct forward {
+    swarm__engine *eng;
+    uint32_t type;
+    json_t *body;
+    int64_t deadline_ns;
+    int sent;
+    int retry_unknown; /* a lost answer may be asked again (reads, joining) */
+    void (*done)(struct forward *f, int rc, const char *message, json_t *reply);
+    rpc_call *call;
+    struct forward *next;
+} forward;
+
+static int64_t mono(swarm__engine *eng)
+{
+    return eng->clock->mono_ns(eng->clock->data);
+}
+
+static void forward_unlink(swarm__engine *eng, forward *f)
+{
+    for (forward **p = &eng->forwards; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            return;
+        }
+}
+
+static void forward_finish(forward *f, int rc, const char *message, json_t *reply)
+{
+    forward_unlink(f->eng, f);
+    f->done(f, rc, message, reply);
+    json_decref(f->body);
+    free(f);
+}
+
+/* Where forwarded requests go: the leader Raft knows, else the one a join was sent to. */
+static const char *target(swarm__engine *eng)
+{
+    if (eng->leader_addr && eng->leader_id != eng->raft_id)
+        return eng->leader_addr;
+    return eng->join_leader;
+}
+
+static void forwarded(void *payload, int status, const swarm_transport_msg *msg)
+{
+    forward *f = payload;
+    swarm__engine *eng = f->eng;
+    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
+    const char *why = NULL;
+    int rc = body ? swarm__proto_error_of(body, &why) : status;
+    f->sent = 0;
+    if (status == SWARM_ECLOSED || eng->transport == NULL) {
+        forward_finish(f, SWARM_ECLOSED, "the node is shutting down", NULL);
+    } else if (rc == SWARM_ENOTLEADER || (status != 0 && f->retry_unknown)) {
+        flush(eng); /* leadership moved: wait for the next leader (bounded by the deadline) */
+    } else if (status != 0) {
+        forward_finish(f, SWARM_EUNAVAILABLE,
+                       "the leader was lost before it answered: the request may or may not have been applied", NULL);
+    } else if (rc != 0) {
+        forward_finish(f, rc, why, NULL);
+    } else {
+        forward_finish(f, 0, NULL, json_incref(json_object_get(body, "Result")));
+    }
+    json_decref(body);
+}
+
+/* Dials the target if the forwarding link goes elsewhere (or nowhere). */
+static int forward_link(swarm__engine *eng)
+{
+    const char *to = target(eng);
+    if (to == NULL || eng->transport == NULL)
+        return 0;
+    if (eng->fwd_addr && strcmp(eng->fwd_addr, to) == 0) {
+        outlink *o = outlink_of(eng, eng->fwd_link);
+        return o && o->up;
+    }
+    if (eng->fwd_link) {
+        eng->transport->close_link(eng->transport, eng->fwd_link);
+        swarm__replica_link_down(eng, eng->fwd_link);
+    }
+    free(eng->fwd_addr);
+    eng->fwd_addr = NULL;
+    eng->fwd_link = 0;
+    uint64_t link;
+    if (eng->transport->dial(eng->transport, to, &link) == 0) {
+        eng->fwd_link = link;
+        eng->fwd_addr = strdup(to);
+    }
+    return 0;
+}
+
+static void flush(swarm__engine *eng)
+{
+    int64_t now = mono(eng);
+    int ready = -1;
+    forward *f = eng->forwards;
+    while (f) {
+        forward *next = f->next;
+        if (!f->sent) {
+            if (f->call && eng->leading) {
+                /* This node leads now: run it here. */
+                rpc_call *call = f->call;
+                json_t *req = json_incref(json_object_get(f->body, "Params"));
+                f->call = NULL;
+                forward_unlink(eng, f);
+                json_decref(f->body);
+                free(f);
+                swarm__engine_dispatch(eng, call, req);
+                json_decref(req);
+            } else if (now > f->deadline_ns) {
+                forward_finish(f, SWARM_ENOTLEADER, swarm__no_leader, NULL);
+            } else {
+                if (ready < 0)
+                    ready = forward_link(eng);
+                if (ready && swarm__proto_request(eng->transport, eng->fwd_link, f->type, f->body, REQUEST_TIMEOUT_MS,
+                                                  forwarded, f) == 0)
+                    f->sent = 1;
+            }
+        }
+        f = next;
+    }
+}
+
+static forward *forward_new(swarm__engine *eng, uint32_t type, json_t *body, int retry_unknown)
+{
+    forward *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        json_decref(body);
+        return NULL;
+    }
+    f->eng = eng;
+    f->type = type;
+    f->body = body;
+    f->retry_unknown = retry_unknown;
+    f->deadline_ns = mono(eng) + (int64_t)eng->leader_wait_ms * 1000000;
+    f->next = eng->forwards;
+    eng->forwards = f;
+    return f;
+}
+
+static void control_done(forward *f, int rc, const char *message, json_t *reply)
+{
+    swarm__err e;
+    if (rc != 0)
+        swarm__err_set(&e, rc, "%s", message ? message : swarm_strerror(rc));
+    swarm__rpc_reply(f->call, rc, rc ? &e : NULL, reply);
+}
+
+static int is_read(const char *method)
+{
+    static const char *const reads[] = {"ServiceGet", "ServiceList", "NodeGet", "NodeList",
+                                        "TaskGet",    "TaskList",    "SwarmInspect", NULL};
+    for (const char *const *m = reads; *m; m++)
+        if (strcmp(*m, method) == 0)
+            return 1;
+    return 0;
+}
+
+int swarm__replica_route(swarm__engine *eng, rpc_call *call, const json_t *req)
+{
+    if (eng->raft == NULL || eng->leading)
+        return 0;
+    int read = is_read(call->method);
+    /* Without a leader (quorum lost, or an election), reads answer from this node's copy. */
+    if (read && target(eng) == NULL && !eng->gaining && swarm__raft_state(eng->raft) != RAFT_LEADER)
+        return 0;
+    json_t *body = json_pack("{s:s, s:O}", "Method", call->method, "Params", req);
+    forward *f = body ? forward_new(eng, SWARM__MSG_CONTROL, body, read) : NULL;
+    if (f == NULL) {
+        swarm__err e;
+        swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
+        swarm__rpc_reply(call, e.code, &e, NULL);
+        return 1;
+    }
+    f->call = call;
+    f->done = control_done;
+    flush(eng);
+    return 1;
+}
+
+/* The leader runs a forwarded call as its own and answers on the link. */
+static void on_control(void *payload, uint64_t link, uint64_t rid, const json_t *body)
+{
+    swarm__engine *eng = payload;
+    const char *method = swarm__json_str(body, "Method");
+    json_t *params = json_object_get((json_t *)body, "Params");
+    if (method == NULL || !json_is_object(params) || strlen(method) >= sizeof ((rpc_call *)0)->method) {
+        swarm__proto_respond_error(eng->transport, link, rid, SWARM__MSG_CONTROL, SWARM_EINVALID, "malformed call");
+        return;
+    }
+    if (!eng->leading) {
+        swarm__proto_respond_error(eng->transport, link, rid, SWARM__MSG_CONTROL, SWARM_ENOTLEADER, swarm__no_leader);
+        return;
+    }
+    rpc_call *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        swarm__proto_respond_error(eng->transport, link, rid, SWARM__MSG_CONTROL, SWARM_ENOMEM, NULL);
+        return;
+    }
+    r->eng = eng;
+    r->remote_link = link;
+    r->remote_rid = rid;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    swarm__engine_dispatch(eng, r, params);
+}
+
+void swarm__replica_remote_reply(rpc_call *r, int rc, const swarm__err *err, json_t *result)
+{
+    swarm__engine *eng = r->eng;
+    if (eng->transport) {
+        if (rc != 0) {
+            swarm__proto_respond_error(eng->transport, r->remote_link, r->remote_rid, SWARM__MSG_CONTROL, rc,
+                                       err ? err->message : NULL);
+        } else {
+            json_t *body = json_pack("{s:O, s:I}", "Result", result ? result : json_null(), "Index",
+                                     (json_int_t)(eng->raft ? swarm__raft_last_applied(eng->raft) : 0));
+            swarm__proto_respond(eng->transport, r->remote_link, r->remote_rid, SWARM__MSG_CONTROL, body);
+            json_decref(body);
+        }
+    }
+    json_decref(result);
+    free(r->params);
+    free(r->result);
+    free(r);
+}
+
+/* ------------------------------------------------------------ joining the group */
+
+typedef struct join_wait {
+    swarm__replica_joined_fn cb;
+    void *payload;
+} join_wait;
+
+static void join_done(forward *f, int rc, const char *message, json_t *reply)
+{
+    join_wait *w = (join_wait *)f->call; /* not a call: the join's own completion */
+    json_decref(reply);
+    free(f->eng->join_leader);
+    f->eng->join_leader = NULL;
+    w->cb(w->payload, rc, message);
+    free(w);
+}
+
+int swarm__replica_join(swarm__engine *eng, const char *leader_addr, swarm__replica_joined_fn cb, void *payload,
+                        swarm__err *e)
+{
+    join_wait *w = calloc(1, sizeof *w);
+    json_t *body = json_pack("{s:s}", "Addr", eng->advertise_addr);
+    free(eng->join_leader);
+    eng->join_leader = strdup(leader_addr);
+    forward *f = w && body && eng->join_leader ? forward_new(eng, SWARM__MSG_RAFT_JOIN, body, 1) : NULL;
+    if (f == NULL) {
+        if (f == NULL && body && !(w && eng->join_leader))
+            json_decref(body);
+        free(w);
+        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+    }
+    w->cb = cb;
+    w->payload = payload;
+    f->call = (rpc_call *)w;
+    f->done = join_done;
+    f->deadline_ns = mono(eng) + 60LL * 1000000000; /* catching up may take a while */
+    flush(eng);
+    return 0;
+}
+
+typedef struct voter_req {
+    swarm__engine *eng;
+    uint64_t link, rid;
+} voter_req;
+
+static void voter_added(void *payload, int rc)
+{
+    voter_req *v = payload;
+    swarm__engine *eng = v->eng;
+    if (eng->transport) {
+        if (rc == 0) {
+            json_t *ok = json_object();
+            swarm__proto_respond(eng->transport, v->link, v->rid, SWARM__MSG_RAFT_JOIN, ok);
+            json_decref(ok);
+        } else {
+            swarm__proto_respond_error(eng->transport, v->link, v->rid, SWARM__MSG_RAFT_JOIN, rc,
+                                       rc == SWARM_ENOTLEADER ? swarm__no_leader
+                                                              : "the new manager could not catch up with the swarm");
+        }
+    }
+    free(v);
+}
+
+static int in_configuration(swarm__engine *eng, uint64_t id, int *voter)
+{
+    struct raft *r = swarm__raft_raw(eng->raft);
+    for (unsigned i = 0; i < r->configuration.n; i++)
+        if (r->configuration.servers[i].id == id) {
+            if (voter)
+                *voter = r->configuration.servers[i].role == RAFT_VOTER;
+            return 1;
+        }
+    return 0;
+}
+
+static void on_raft_join(void *payload, uint64_t link, uint64_t rid, const char *node_id, const json_t *body)
+{
+    swarm__engine *eng = payload;
+    const char *addr = swarm__json_str(body, "Addr");
+    uint64_t id = swarm__raft_id_of(node_id);
+    int voter = 0;
+    swarm__err e;
+    if (addr == NULL || addr[0] == '\0') {
+        swarm__proto_respond_error(eng->transport, link, rid, SWARM__MSG_RAFT_JOIN, SWARM_EINVALID, "Addr: required");
+        return;
+    }
+    voter_req *v = calloc(1, sizeof *v);
+    if (v == NULL)
+        return;
+    v->eng = eng;
+    v->link = link;
+    v->rid = rid;
+    if (in_configuration(eng, id, &voter) && voter) {
+        voter_added(v, 0); /* already a voter (a restarted join) */
+        return;
+    }
+    swarm__log_info("replica", "adding manager %s (%s) to the Raft group", node_id, addr);
+    if (swarm__raft_add_voter(eng->raft, id, addr, voter_added, v, &e) != 0) {
+        swarm__proto_respond_error(eng->transport, link, rid, SWARM__MSG_RAFT_JOIN, e.code, e.message);
+        free(v);
+    }
+}
+
+/* ------------------------------------------------------------ leadership */
+
+static void lead_stop(swarm__engine *eng)
+{
+    eng->gaining = 0;
+    if (!eng->leading)
+        return;
+    eng->leading = 0;
+    swarm__log_info("replica", "no longer the leader: stopping the orchestrators, scheduler and dispatcher");
+    if (eng->nodeserver)
+        swarm__nodeserver_lead(eng->nodeserver, NULL, NULL);
+    swarm__agent_detach(eng->agent);
+    if (eng->term_proposer) {
+        eng->term_proposer->close(eng->term_proposer);
+        eng->term_proposer = NULL;
+    }
+    swarm__manager_stop(eng->manager);
+    eng->manager = NULL;
+}
+
+/* This manager's agent talks to the leader over the network while it does not lead. */
+static void follow(swarm__engine *eng)
+{
+    if (eng->worker || eng->agent == NULL || eng->transport == NULL)
+        return;
+    const char *to = eng->leader_addr && eng->leader_id != eng->raft_id ? eng->leader_addr : eng->advertise_addr;
+    swarm__err e;
+    if (swarm__worker_session_start(&eng->worker, eng->timers, eng->clock, eng->transport, to, eng->cert_pem,
+                                    eng->key_pem, eng->agent, eng->hostname, NULL, swarm__engine_renewed, eng, &e) != 0)
+        swarm__log_warn("replica", "cannot open this manager's own worker session: %s", e.message);
+}
+
+static void lead_start(swarm__engine *eng)
+{
+    swarm__err e;
+    int rc = swarm__proposer_raft_new(&eng->term_proposer, eng->raft, &e);
+    if (rc == 0)
+        rc = swarm__manager_start(&eng->manager, swarm__loop_base(eng->loop), eng->timers, eng->store,
+                                  eng->term_proposer, eng->clock, eng->scheduler_name, &e);
+    if (rc == 0) {
+        swarm__worker_session_stop(eng->worker);
+        eng->worker = NULL;
+        swarm__agent_set_uplink(eng->agent, NULL, NULL);
+        rc = swarm__agent_attach(eng->agent, swarm__manager_dispatcher(eng->manager), &e);
+    }
+    if (rc != 0) {
+        swarm__log_error("replica", "cannot start leading: %s", e.message);
+        if (eng->term_proposer)
+            eng->term_proposer->close(eng->term_proposer);
+        eng->term_proposer = NULL;
+        swarm__manager_stop(eng->manager);
+        eng->manager = NULL;
+        return;
+    }
+    if (eng->nodeserver)
+        swarm__nodeserver_lead(eng->nodeserver, eng->term_proposer, swarm__manager_dispatcher(eng->manager));
+    eng->leading = 1;
+    swarm__log_info("replica", "this manager leads the swarm (term %llu)",
+                    (unsigned long long)swarm__raft_raw(eng->raft)->current_term);
+    flush(eng);
+}
+
+static void barrier_done(void *payload, int rc)
+{
+    swarm__engine *eng = payload;
+    if (!eng->gaining)
+        return;
+    eng->gaining = 0;
+    /* Everything earlier leaders committed is applied here now: decisions start from the whole state. */
+    if (rc == 0 && eng->raft && swarm__raft_state(eng->raft) == RAFT_LEADER)
+        lead_start(eng);
+}
+
+static void watch(void *arg)
+{
+    swarm__engine *eng = arg;
+    swarm__timer_start(eng->raft_timer, WATCH_MS);
+    const char *addr = NULL;
+    uint64_t id = swarm__raft_leader(eng->raft, &addr);
+    if (id != eng->leader_id || (addr && (!eng->leader_addr || strcmp(addr, eng->leader_addr) != 0))) {
+        eng->leader_id = id;
+        free(eng->leader_addr);
+        eng->leader_addr = id && addr ? strdup(addr) : NULL;
+        if (id)
+            swarm__log_info("replica", "the leader is %s%s", eng->leader_addr ? eng->leader_addr : "?",
+                            id == eng->raft_id ? " (this manager)" : "");
+        else
+            swarm__log_info("replica", "the swarm has no leader right now");
+    }
+    if (!eng->active || eng->agent == NULL)
+        return; /* init or join is still setting this manager up */
+    int state = swarm__raft_state(eng->raft);
+    if (state == RAFT_LEADER && !eng->leading && !eng->gaining) {
+        eng->gaining = 1;
+        swarm__err e;
+        if (swarm__raft_barrier(eng->raft, barrier_done, eng, &e) != 0) {
+            eng->gaining = 0;
+            swarm__log_warn("replica", "cannot confirm leadership: %s", e.message);
+        }
+    } else if (state != RAFT_LEADER && (eng->leading || eng->gaining)) {
+        lead_stop(eng);
+    }
+    if (!eng->leading && !eng->gaining && eng->worker == NULL)
+        follow(eng);
+    if (eng->forwards)
+        flush(eng);
+}
+
+/* ------------------------------------------------------------ node server hooks */
+
+static const char *hook_leader(void *payload)
+{
+    swarm__engine *eng = payload;
+    return eng->leader_addr && eng->leader_id != eng->raft_id ? eng->leader_addr : NULL;
+}
+
+static json_t *hook_managers(void *payload)
+{
+    swarm__engine *eng = payload;
+    json_t *out = json_array();
+    struct raft *r = swarm__raft_raw(eng->raft);
+    for (unsigned i = 0; out && i < r->configuration.n; i++)
+        if (r->configuration.servers[i].role == RAFT_VOTER)
+            json_array_append_new(out, json_string(r->configuration.servers[i].address));
+    return out;
+}
+
+static void heard(swarm__engine *eng, const char *node_id)
+{
+    if (eng->heard == NULL)
+        eng->heard = json_object();
+    json_object_set_new(eng->heard, node_id, json_integer(mono(eng)));
+}
+
+static void hook_raft(void *payload, uint64_t link, const char *node_id, const swarm_transport_msg *msg)
+{
+    swarm__engine *eng = payload;
+    if (eng->raft == NULL)
+        return;
+    heard(eng, node_id);
+    swarm__raft_receive(eng->raft, link, msg);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void hooks_set(swarm__engine *eng)
+{
+    if (eng->nodeserver) {
+        swarm__nodeserver_hooks h = {eng, hook_leader, hook_managers, hook_raft, on_control, on_raft_join};
+        swarm__nodeserver_set_hooks(eng->nodeserver, &h);
+        swarm__nodeserver_set_ca(eng->nodeserver, eng->ca_pem, eng->cluster_id);
+    }
+}
+
+int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
+{
+    if (eng->raft) {
+        hooks_set(eng);
+        return 0;
+    }
+    eng->raft_id = swarm__raft_id_of(eng->node_id);
+    swarm__raft_options o = {0};
+    o.id = eng->raft_id;
+    o.address = eng->advertise_addr;
+    o.dir = eng->state_dir;
+    o.timers = eng->timers;
+    o.clock = eng->clock;
+    o.transport = eng->transport;
+    o.store = eng->store;
+    o.heartbeat_ms = eng->raft_heartbeat_ms;
+    o.election_ms = eng->raft_election_ms;
+    int rc = swarm__raft_new(&eng->raft, &o, e);
+    if (rc != 0)
+        return rc;
+    if (mode == SWARM__REPLICA_BOOTSTRAP && (rc = swarm__raft_bootstrap(eng->raft, e)) != 0)
+        goto fail;
+    if (mode == SWARM__REPLICA_RECOVER && (rc = swarm__raft_recover(eng->raft, e)) != 0)
+        goto fail;
+    if ((rc = swarm__raft_start(eng->raft, e)) != 0)
+        goto fail;
+    if (eng->proposer)
+        eng->proposer->close(eng->proposer);
+    eng->proposer = NULL;
+    if ((rc = swarm__proposer_raft_new(&eng->proposer, eng->raft, e)) != 0)
+        goto fail;
+    eng->api.proposer = eng->proposer;
+    if ((eng->raft_timer = swarm__timer_new(eng->timers, watch, eng)) == NULL) {
+        rc = swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+        goto fail;
+    }
+    hooks_set(eng);
+    watch(eng);
+    return 0;
+fail:
+    swarm__replica_stop(eng);
+    return rc;
+}
+
+void swarm__replica_stop(swarm__engine *eng)
+{
+    lead_stop(eng);
+    while (eng->forwards)
+        forward_finish(eng->forwards, SWARM_ECLOSED, "the node is shutting down", NULL);
+    swarm__timer_free(eng->raft_timer);
+    eng->raft_timer = NULL;
+    if (eng->proposer && eng->raft) {
+        eng->proposer->close(eng->proposer);
+        eng->proposer = NULL;
+        eng->api.proposer = NULL;
+    }
+    swarm__raft_free(eng->raft);
+    eng->raft = NULL;
+    while (eng->outlinks) {
+        outlink *o = eng->outlinks;
+        eng->outlinks = o->next;
+        free(o);
+    }
+    free(eng->fwd_addr);
+    eng->fwd_addr = NULL;
+    eng->fwd_link = 0;
+    free(eng->leader_addr);
+    eng->leader_addr = NULL;
+    eng->leader_id = 0;
+    free(eng->join_leader);
+    eng->join_leader = NULL;
+    json_decref(eng->heard);
+    eng->heard = NULL;
+}
+
+int swarm__replica_leading(const swarm__engine *eng)
+{
+    return eng->raft == NULL || eng->leading;
+}
+
+/* ------------------------------------------------------------ manager status */
+
+static int reachable(swarm__engine *eng, const char *node_id)
+{
+    if (strcmp(node_id, eng->node_id) == 0)
+        return 1;
+    json_t *t = eng->heard ? json_object_get(eng->heard, node_id) : NULL;
+    int64_t window = (int64_t)(eng->raft_election_ms ? eng->raft_election_ms : SWARM__RAFT_ELECTION_MS) * 2000000;
+    return t && mono(eng) - json_integer_value(t) < window;
+}
+
+static void decorate_one(swarm__engine *eng, json_t *node)
+{
+    const char *id = swarm__json_str(node, "ID");
+    const char *role = swarm__json_str(node, "Spec.Role");
+    json_t *ms = json_object_get(node, "ManagerStatus");
+    if (id == NULL || eng->raft == NULL || (!ms && !(role && strcmp(role, "manager") == 0)))
+        return;
+    uint64_t rid = swarm__raft_id_of(id);
+    if (!in_configuration(eng, rid, NULL)) {
+        if (ms)
+            json_object_set_new(ms, "Reachability", json_string(strcmp(id, eng->node_id) ? "unknown" : "reachable"));
+        return;
+    }
+    if (ms == NULL) {
+        ms = json_object();
+        json_object_set_new(node, "ManagerStatus", ms);
+    }
+    if (rid == eng->leader_id)
+        json_object_set_new(ms, "Leader", json_true());
+    else
+        json_object_del(ms, "Leader");
+    json_object_set_new(ms, "Reachability", json_string(reachable(eng, id) || rid == eng->leader_id
+                                                            ? "reachable"
+                                                            : "unreachable"));
+}
+
+void swarm__replica_decorate(swarm__engine *eng, const char *method, json_t *result)
+{
+    if (eng->raft == NULL || result == NULL)
+        return;
+    if (strcmp(method, "NodeGet") == 0) {
+        decorate_one(eng, result);
+    } else if (strcmp(method, "NodeList") == 0) {
+        size_t i;
+        json_t *n;
+        json_array_foreach(result, i, n) decorate_one(eng, n);
+    }
+}
