@@ -362,8 +362,13 @@ static void switch_to(swarm__worker_session *w, const char *addr)
         return;
     }
     w->t->close_link(w->t, w->link);
-    swarm__worker_session_link_down(w, w->link);
+    w->link_live = 0;
+    w->generation++;
+    w->session_id[0] = '\0';
+    swarm__timer_stop(w->beat);
+    swarm__timer_stop(w->renew);
     swarm__timer_stop(w->failover);
+    swarm__agent_set_uplink(w->agent, NULL, NULL);
     w->link = link;
     free(w->addr);
     w->addr = copy;

@@ -210,7 +210,7 @@ static void rpc_destroy(swarm__call *c)
 void swarm__rpc_reply(void *payload, int rc, const swarm__err *err, json_t *result)
 {
     rpc_call *r = payload;
-    if (rc == 0)
+    if (rc == 0 && !r->forwarded)
         swarm__replica_decorate(r->eng, r->method, result);
     if (r->remote_rid)
         return swarm__replica_remote_reply(r, rc, err, result);

@@ -64,6 +64,7 @@ struct swarm__engine {
     swarm__proposer *term_proposer;       /* the leader's components', for one term */
     swarm__timer *raft_timer;
     int leading, gaining;
+    int fast_election;                    /* the leader's link dropped: a short election timeout */
     uint64_t leader_id;
     char *leader_addr;
     char *join_leader;                    /* where RAFT_JOIN goes before Raft knows a leader */
@@ -81,6 +82,7 @@ typedef struct rpc_call {
     char *params;
     char *result;
     uint64_t remote_link, remote_rid; /* a call forwarded by another manager (rid != 0) */
+    int forwarded;                    /* answered by the leader */
 } rpc_call;
 
 /* Runs a call here: engine handlers, then controlapi's (replies through swarm__rpc_reply). */

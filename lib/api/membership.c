@@ -268,7 +268,7 @@ static void host_link_up(void *ctx, uint64_t link, const char *remote_addr, int 
     } else if (eng->worker && link == swarm__worker_session_link(eng->worker)) {
         swarm__worker_session_link_up(eng->worker, link);
     } else {
-        swarm__replica_link_up(eng, link);
+        swarm__replica_link_up(eng, link, remote_addr);
     }
 }
 

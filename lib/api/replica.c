@@ -39,6 +39,7 @@ enum { OUT_RAFT = 1, OUT_FORWARD = 2 };
 
 typedef struct outlink {
     uint64_t link;
+    char addr[128];
     int kind;
     int up;              /* identity proved */
     unsigned generation; /* bumps at each (re)proof */
@@ -61,6 +62,7 @@ static outlink *outlink_of(swarm__engine *eng, uint64_t link)
 
 static void flush(swarm__engine *eng);
 static void prove(swarm__engine *eng, outlink *o);
+static void heard(swarm__engine *eng, const char *who);
 
 /* The reply is still for this link's current proof. */
 static outlink *still(auth_req *a)
@@ -152,7 +154,7 @@ static void prove(swarm__engine *eng, outlink *o)
     json_decref(req);
 }
 
-int swarm__replica_link_up(swarm__engine *eng, uint64_t link)
+int swarm__replica_link_up(swarm__engine *eng, uint64_t link, const char *remote_addr)
 {
     if (eng->raft == NULL)
         return 0;
@@ -166,9 +168,40 @@ int swarm__replica_link_up(swarm__engine *eng, uint64_t link)
     }
     /* Every dialed link that is not the worker session's is Raft's, or ours to the leader. */
     o->kind = link == eng->fwd_link ? OUT_FORWARD : OUT_RAFT;
+    snprintf(o->addr, sizeof o->addr, "%s", remote_addr ? remote_addr : "");
     o->up = 0;
     prove(eng, o);
     return 1;
+}
+
+/*
+ * The link to the leader dropped: its process most likely died (a killed
+ * process resets its connections at once). Rather than wait out the whole
+ * election timeout, this follower forgets the leader (so that it grants its
+ * vote to the first candidate) and stands itself after a few heartbeats; a
+ * leader that is in fact alive re-establishes itself with its next heartbeat.
+ * The normal timeout returns as soon as a leader is known again.
+ */
+static void leader_link_lost(swarm__engine *eng)
+{
+    struct raft *r = swarm__raft_raw(eng->raft);
+    if (raft_state(r) != RAFT_FOLLOWER || eng->fast_election)
+        return;
+    unsigned hb = eng->raft_heartbeat_ms ? eng->raft_heartbeat_ms : SWARM__RAFT_HEARTBEAT_MS;
+    unsigned el = eng->raft_election_ms ? eng->raft_election_ms : SWARM__RAFT_ELECTION_MS;
+    unsigned fast = 3 * hb < el ? 3 * hb : el;
+    swarm__log_info("replica", "lost the link to the leader at %s: standing for election after %u ms", eng->leader_addr,
+                    fast);
+    eng->fast_election = 1;
+    r->follower_state.current_leader.id = 0; /* libraft refuses votes while it knows a leader */
+    raft_set_election_timeout(r, fast);
+    /* libraft keeps the running timer: make it expire fast..2*fast from now (randomised as libraft does). */
+    unsigned char rnd[4];
+    eng->clock->random(eng->clock->data, rnd, sizeof rnd);
+    uint32_t jitter = ((uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3]) % fast;
+    raft_time now = r->io->time(r->io);
+    raft_time elapsed = now > r->election_timer_start ? now - r->election_timer_start : 0;
+    r->follower_state.randomized_election_timeout = (unsigned)(elapsed + fast + jitter);
 }
 
 void swarm__replica_link_down(swarm__engine *eng, uint64_t link)
@@ -177,6 +210,9 @@ void swarm__replica_link_down(swarm__engine *eng, uint64_t link)
         if ((*p)->link == link) {
             outlink *o = *p;
             *p = o->next;
+            if (o->kind == OUT_RAFT && eng->raft && eng->leader_addr && strcmp(o->addr, eng->leader_addr) == 0 &&
+                eng->leader_id != eng->raft_id)
+                leader_link_lost(eng);
             free(o);
             break;
         }
@@ -190,8 +226,10 @@ int swarm__replica_receive(swarm__engine *eng, uint64_t link, uint64_t rid, cons
     outlink *o = outlink_of(eng, link);
     if (o == NULL)
         return 0;
-    if (msg->type == SWARM__MSG_RAFT && o->up && eng->raft)
+    if (msg->type == SWARM__MSG_RAFT && o->up && eng->raft) {
+        heard(eng, o->addr);
         swarm__raft_receive(eng->raft, link, msg);
+    }
     else if (rid)
         swarm__proto_respond_error(eng->transport, link, rid, msg->type, SWARM_ENOTSUPPORTED, "not served here");
     return 1;
@@ -342,6 +380,7 @@ static forward *forward_new(swarm__engine *eng, uint32_t type, json_t *body, int
 static void control_done(forward *f, int rc, const char *message, json_t *reply)
 {
     swarm__err e;
+    f->call->forwarded = 1; /* the leader's view, decorated there */
     if (rc != 0)
         swarm__err_set(&e, rc, "%s", message ? message : swarm_strerror(rc));
     swarm__rpc_reply(f->call, rc, rc ? &e : NULL, reply);
@@ -607,6 +646,8 @@ static void watch(void *arg)
     swarm__timer_start(eng->raft_timer, WATCH_MS);
     const char *addr = NULL;
     uint64_t id = swarm__raft_leader(eng->raft, &addr);
+    if (id == 0)
+        addr = NULL;
     if (id != eng->leader_id || (addr && (!eng->leader_addr || strcmp(addr, eng->leader_addr) != 0))) {
         eng->leader_id = id;
         free(eng->leader_addr);
@@ -619,6 +660,11 @@ static void watch(void *arg)
     }
     if (!eng->active || eng->agent == NULL)
         return; /* init or join is still setting this manager up */
+    if (eng->fast_election && (id != 0 || swarm__raft_state(eng->raft) == RAFT_LEADER)) {
+        eng->fast_election = 0;
+        raft_set_election_timeout(swarm__raft_raw(eng->raft),
+                                  eng->raft_election_ms ? eng->raft_election_ms : SWARM__RAFT_ELECTION_MS);
+    }
     int state = swarm__raft_state(eng->raft);
     if (state == RAFT_LEADER && !eng->leading && !eng->gaining) {
         eng->gaining = 1;
@@ -655,11 +701,14 @@ static json_t *hook_managers(void *payload)
     return out;
 }
 
-static void heard(swarm__engine *eng, const char *node_id)
+/* Raft traffic from a manager (by node ID on links it dialed, by address on links this node dialed). */
+static void heard(swarm__engine *eng, const char *who)
 {
+    if (who[0] == '\0')
+        return;
     if (eng->heard == NULL)
         eng->heard = json_object();
-    json_object_set_new(eng->heard, node_id, json_integer(mono(eng)));
+    json_object_set_new(eng->heard, who, json_integer(mono(eng)));
 }
 
 static void hook_raft(void *payload, uint64_t link, const char *node_id, const swarm_transport_msg *msg)
@@ -764,13 +813,18 @@ int swarm__replica_leading(const swarm__engine *eng)
 
 /* ------------------------------------------------------------ manager status */
 
-static int reachable(swarm__engine *eng, const char *node_id)
+static int recently(swarm__engine *eng, const char *who)
 {
-    if (strcmp(node_id, eng->node_id) == 0)
-        return 1;
-    json_t *t = eng->heard ? json_object_get(eng->heard, node_id) : NULL;
+    json_t *t = who && eng->heard ? json_object_get(eng->heard, who) : NULL;
     int64_t window = (int64_t)(eng->raft_election_ms ? eng->raft_election_ms : SWARM__RAFT_ELECTION_MS) * 2000000;
     return t && mono(eng) - json_integer_value(t) < window;
+}
+
+static int reachable(swarm__engine *eng, const json_t *node)
+{
+    const char *id = swarm__json_str(node, "ID");
+    return strcmp(id, eng->node_id) == 0 || recently(eng, id) ||
+           recently(eng, swarm__json_str(node, "ManagerStatus.Addr"));
 }
 
 static void decorate_one(swarm__engine *eng, json_t *node)
@@ -794,7 +848,7 @@ static void decorate_one(swarm__engine *eng, json_t *node)
         json_object_set_new(ms, "Leader", json_true());
     else
         json_object_del(ms, "Leader");
-    json_object_set_new(ms, "Reachability", json_string(reachable(eng, id) || rid == eng->leader_id
+    json_object_set_new(ms, "Reachability", json_string(reachable(eng, node) || rid == eng->leader_id
                                                             ? "reachable"
                                                             : "unreachable"));
 }

@@ -54,7 +54,7 @@ int swarm__replica_join(swarm__engine *eng, const char *leader_addr, swarm__repl
                         swarm__err *e);
 
 /* Transport events on links this node dialed; return 1 when the link was the replica's. */
-int swarm__replica_link_up(swarm__engine *eng, uint64_t link);
+int swarm__replica_link_up(swarm__engine *eng, uint64_t link, const char *remote_addr);
 void swarm__replica_link_down(swarm__engine *eng, uint64_t link);
 int swarm__replica_receive(swarm__engine *eng, uint64_t link, uint64_t rid, const swarm_transport_msg *msg);
 
