@@ -61,6 +61,7 @@ struct swarm__engine {
     unsigned raft_tick_ms;                /* Spec.Raft's ticks are this long (option RaftTick) */
     unsigned raft_heartbeat_ms, raft_election_ms; /* 0: defaults */
     int leader_wait_ms;                   /* how long calls wait for a leader */
+    int raft_mode;                        /* SWARM__REPLICA_* for the next start of the roles */
     swarm__proposer *term_proposer;       /* the leader's components', for one term */
     swarm__timer *raft_timer;
     int leading, gaining;

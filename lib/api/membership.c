@@ -455,7 +455,7 @@ int swarm__engine_start_roles(swarm__engine *eng, swarm__err *e)
                                    e);
         if (rc == 0) {
             swarm__nodeserver_set_transport(eng->nodeserver, eng->transport);
-            rc = swarm__replica_start(eng, 0, e);
+            rc = swarm__replica_start(eng, eng->raft_mode, e);
         }
     } else if (rc == 0) {
         rc = swarm__worker_session_start(&eng->worker, eng->timers, eng->clock, eng->transport, eng->manager_addr,
@@ -585,6 +585,10 @@ static void init_when_leading(void *arg)
             swarm__oneshot(eng->timers, 5, init_when_leading, ctx, &token) == 0)
             return;
         rc = swarm__err_set(&e, SWARM_EUNAVAILABLE, "the new Raft group did not elect this manager");
+    } else if (ctx->cluster == NULL) {
+        swarm__rpc_reply(ctx->call, 0, NULL, json_pack("{s:s}", "NodeID", eng->node_id));
+        free(ctx);
+        return;
     } else {
         swarm__action acts[2] = {{SWARM__OP_CREATE, SWARM__KIND_CLUSTER, ctx->cluster, 0},
                                  {SWARM__OP_CREATE, SWARM__KIND_NODE, ctx->node, 0}};
@@ -642,9 +646,34 @@ static char *advertise_with_listen_port(const char *advertise, const char *liste
     return full;
 }
 
+/* --force-new-cluster: this manager keeps the swarm's state and goes on as its only manager. */
+static void force_new_cluster(swarm__engine *eng, rpc_call *call)
+{
+    swarm__err e;
+    swarm__log_warn("engine", "forcing a new cluster: this manager becomes the only one, keeping the swarm's state");
+    swarm__engine_stop_roles(eng, 0); /* tasks keep running and are re-adopted */
+    eng->raft_mode = SWARM__REPLICA_RECOVER;
+    int rc = swarm__engine_start_roles(eng, &e);
+    eng->raft_mode = SWARM__REPLICA_NORMAL;
+    if (rc != 0)
+        return swarm__rpc_reply(call, rc, &e, NULL);
+    init_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
+        return swarm__rpc_reply(call, e.code, &e, NULL);
+    }
+    ctx->eng = eng;
+    ctx->call = call;
+    ctx->deadline_ns = eng->clock->mono_ns(eng->clock->data) + 10000000000LL;
+    init_when_leading(ctx);
+}
+
 void swarm__swarm_init(swarm__engine *eng, const json_t *req, rpc_call *call)
 {
     swarm__err e;
+    if (eng->active && eng->role == SWARM__NODE_MANAGER && eng->raft &&
+        json_is_true(json_object_get((json_t *)req, "ForceNewCluster")))
+        return force_new_cluster(eng, call);
     if (eng->active || eng->joining) {
         swarm__err_set(&e, SWARM_EUNAVAILABLE, "%s", already_member);
         return swarm__rpc_reply(call, e.code, &e, NULL);

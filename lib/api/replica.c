@@ -602,7 +602,8 @@ static void follow(swarm__engine *eng)
 static void lead_start(swarm__engine *eng)
 {
     swarm__err e;
-    int rc = swarm__proposer_raft_new(&eng->term_proposer, eng->raft, &e);
+    swarm__raft_proposer_options po = {eng->timers, 0, 0};
+    int rc = swarm__proposer_raft_batched_new(&eng->term_proposer, eng->raft, &po, &e);
     if (rc == 0)
         rc = swarm__manager_start(&eng->manager, swarm__loop_base(eng->loop), eng->timers, eng->store,
                                   eng->term_proposer, eng->clock, eng->scheduler_name, &e);
@@ -760,7 +761,8 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
     if (eng->proposer)
         eng->proposer->close(eng->proposer);
     eng->proposer = NULL;
-    if ((rc = swarm__proposer_raft_new(&eng->proposer, eng->raft, e)) != 0)
+    swarm__raft_proposer_options po = {eng->timers, 0, 0};
+    if ((rc = swarm__proposer_raft_batched_new(&eng->proposer, eng->raft, &po, e)) != 0)
         goto fail;
     eng->api.proposer = eng->proposer;
     if ((eng->raft_timer = swarm__timer_new(eng->timers, watch, eng)) == NULL) {
@@ -836,8 +838,10 @@ static void decorate_one(swarm__engine *eng, json_t *node)
         return;
     uint64_t rid = swarm__raft_id_of(id);
     if (!in_configuration(eng, rid, NULL)) {
+        /* A manager the group no longer counts (after --force-new-cluster): demote or remove it. */
         if (ms)
-            json_object_set_new(ms, "Reachability", json_string(strcmp(id, eng->node_id) ? "unknown" : "reachable"));
+            json_object_set_new(ms, "Reachability",
+                                json_string(strcmp(id, eng->node_id) ? "unreachable" : "reachable"));
         return;
     }
     if (ms == NULL) {
