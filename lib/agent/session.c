@@ -35,6 +35,7 @@ struct swarm__worker_session {
     char *addr;         /* the manager dialed now */
     json_t *managers;   /* every manager's address, as the managers last said */
     swarm__timer *failover, *retry;
+    void (*promoted)(void *payload);
 };
 
 static void session_free(swarm__worker_session *w);
@@ -128,6 +129,12 @@ static void beat_replied(void *payload, int status, const swarm_transport_msg *m
         int64_t p = swarm__json_int(body, "HeartbeatPeriod", 0) / 1000000;
         if (p > 0)
             w->period_ms = p;
+        const char *role = swarm__json_str(body, "Role");
+        if (role && strcmp(role, "manager") == 0 && w->promoted && !w->stopped) {
+            json_decref(body);
+            w->promoted(w->refused_payload); /* may stop this session */
+            return;
+        }
     }
     json_decref(body);
 }
@@ -480,6 +487,11 @@ static void session_free(swarm__worker_session *w)
     free(w->addr);
     json_decref(w->managers);
     free(w);
+}
+
+void swarm__worker_session_on_promotion(swarm__worker_session *w, void (*promoted)(void *payload))
+{
+    w->promoted = promoted;
 }
 
 void swarm__worker_session_set_managers(swarm__worker_session *w, const json_t *managers)

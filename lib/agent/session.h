@@ -39,6 +39,8 @@ void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link);
 void swarm__worker_session_receive(swarm__worker_session *w, uint64_t link, uint64_t request_id,
                                    const swarm_transport_msg *msg);
 
+/* promoted(payload) runs (on the loop, once per heartbeat until acted on) when the managers made this node a manager. */
+void swarm__worker_session_on_promotion(swarm__worker_session *w, void (*promoted)(void *payload));
 /* Managers to fail over to (a JSON array of addresses, borrowed); the session also learns them from the managers. */
 void swarm__worker_session_set_managers(swarm__worker_session *w, const json_t *managers);
 /* The link to the manager (the same across reconnects; a new one when the session moves to another manager). */

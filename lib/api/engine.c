@@ -384,8 +384,10 @@ void swarm__engine_dispatch(swarm__engine *eng, rpc_call *r, const json_t *req)
         swarm__rpc_reply(r, e.code, &e, NULL);
     } else if (!node_local(r->method) && !r->remote_rid && swarm__replica_route(eng, r, req)) {
         return; /* on its way to the leader */
+    } else if (strcmp(r->method, "NodeUpdate") == 0 && swarm__replica_node_update(eng, r, req)) {
+        return; /* a demotion: Raft membership follows the store */
     } else if (fn) {
-        fn(eng, (json_t *)req, r);
+        fn(eng, req, r);
     } else {
         api_fn(&eng->api, req, swarm__rpc_reply, r);
     }

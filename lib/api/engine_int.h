@@ -65,6 +65,7 @@ struct swarm__engine {
     swarm__proposer *term_proposer;       /* the leader's components', for one term */
     swarm__timer *raft_timer;
     int leading, gaining;
+    unsigned role_checks;
     int fast_election;                    /* the leader's link dropped: a short election timeout */
     uint64_t leader_id;
     char *leader_addr;
@@ -88,6 +89,8 @@ typedef struct rpc_call {
 
 /* Runs a call here: engine handlers, then controlapi's (replies through swarm__rpc_reply). */
 void swarm__engine_dispatch(swarm__engine *eng, rpc_call *call, const json_t *req);
+/* Becomes a manager (promoted: joins the group) or a worker (demoted), later on the loop; tasks keep running. */
+void swarm__engine_change_role(swarm__engine *eng, int role);
 /* The store's notify callback: delivers its events on the loop. */
 void swarm__engine_notify_pending(void *payload);
 /* The worker session renewed this node's certificate. */

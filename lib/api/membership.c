@@ -438,6 +438,8 @@ static const char *runtime_dir(swarm__engine *eng, swarm__err *e)
     return eng->tmp_dir;
 }
 
+static void promoted(void *payload);
+
 int swarm__engine_start_roles(swarm__engine *eng, swarm__err *e)
 {
     if (eng->agent)
@@ -461,6 +463,8 @@ int swarm__engine_start_roles(swarm__engine *eng, swarm__err *e)
         rc = swarm__worker_session_start(&eng->worker, eng->timers, eng->clock, eng->transport, eng->manager_addr,
                                          eng->cert_pem, eng->key_pem, eng->agent, eng->hostname, refused,
                                          swarm__engine_renewed, eng, e);
+        if (rc == 0)
+            swarm__worker_session_on_promotion(eng->worker, promoted);
     }
     if (rc != 0)
         swarm__engine_stop_roles(eng, 0);
@@ -1241,4 +1245,69 @@ void swarm__swarm_update(swarm__engine *eng, const json_t *req, rpc_call *call)
     json_decref(patch);
     if (rc != 0)
         swarm__rpc_reply(call, rc, &e, NULL);
+}
+
+/* ------------------------------------------------------------ promotion and demotion */
+
+typedef struct role_change {
+    swarm__engine *eng;
+    int role;
+} role_change;
+
+static void promoted_joined(void *payload, int rc, const char *message)
+{
+    swarm__engine *eng = payload;
+    if (rc == 0)
+        swarm__log_info("engine", "promoted: this node is a manager now");
+    else if (rc != SWARM_ECLOSED)
+        swarm__log_error("engine", "promoted, but could not join the managers: %s", message ? message : "");
+    (void)eng;
+}
+
+static void change_role_now(void *arg)
+{
+    role_change *c = arg;
+    swarm__engine *eng = c->eng;
+    int role = c->role;
+    free(c);
+    if (!eng->active || eng->role == role)
+        return;
+    char *leader = eng->leader_addr ? strdup(eng->leader_addr) : eng->manager_addr ? strdup(eng->manager_addr) : NULL;
+    swarm__log_info("engine", "this node becomes a %s", role == SWARM__NODE_MANAGER ? "manager" : "worker");
+    swarm__engine_stop_roles(eng, 0); /* tasks keep running and are re-adopted */
+    swarm__err e;
+    /* A manager's copy of the state comes from the group; a worker keeps none. */
+    reset_store(eng, NULL);
+    remove_raft_dir(eng);
+    eng->role = role;
+    if (leader)
+        set_str(&eng->manager_addr, leader);
+    int rc = swarm__identity_write(eng, &e);
+    if (rc == 0)
+        rc = swarm__engine_start_roles(eng, &e);
+    if (rc == 0 && role == SWARM__NODE_MANAGER && leader)
+        rc = swarm__replica_join(eng, leader, promoted_joined, eng, &e);
+    if (rc != 0)
+        swarm__log_error("engine", "cannot change this node's role: %s", e.message);
+    free(leader);
+}
+
+void swarm__engine_change_role(swarm__engine *eng, int role)
+{
+    role_change *c = calloc(1, sizeof *c);
+    void *token;
+    if (c == NULL)
+        return;
+    c->eng = eng;
+    c->role = role;
+    /* Not inside the transport or timer callback that noticed it: the roles' parts go away. */
+    if (swarm__oneshot(eng->timers, 0, change_role_now, c, &token) != 0)
+        free(c);
+}
+
+static void promoted(void *payload)
+{
+    swarm__engine *eng = payload;
+    if (eng->role == SWARM__NODE_WORKER)
+        swarm__engine_change_role(eng, SWARM__NODE_MANAGER);
 }

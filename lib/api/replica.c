@@ -61,6 +61,8 @@ static outlink *outlink_of(swarm__engine *eng, uint64_t link)
 }
 
 static void flush(swarm__engine *eng);
+static void check_own_role(swarm__engine *eng);
+static int reachable(swarm__engine *eng, const json_t *node);
 static void prove(swarm__engine *eng, outlink *o);
 static void heard(swarm__engine *eng, const char *who);
 
@@ -291,6 +293,11 @@ static void forwarded(void *payload, int status, const swarm_transport_msg *msg)
     if (status == SWARM_ECLOSED || eng->transport == NULL) {
         forward_finish(f, SWARM_ECLOSED, "the node is shutting down", NULL);
     } else if (rc == SWARM_ENOTLEADER || (status != 0 && f->retry_unknown)) {
+        const char *leader = swarm__json_str(body, "Leader");
+        if (leader && eng->join_leader && strcmp(leader, eng->join_leader) != 0) {
+            free(eng->join_leader);
+            eng->join_leader = strdup(leader);
+        }
         flush(eng); /* leadership moved: wait for the next leader (bounded by the deadline) */
     } else if (status != 0) {
         forward_finish(f, SWARM_EUNAVAILABLE,
@@ -507,12 +514,31 @@ int swarm__replica_join(swarm__engine *eng, const char *leader_addr, swarm__repl
 typedef struct voter_req {
     swarm__engine *eng;
     uint64_t link, rid;
+    char node_id[SWARM__IDBUF];
+    char addr[128];
 } voter_req;
+
+static void ignore_write(void *payload, int rc, const swarm__err *err, uint64_t index)
+{
+    (void)index;
+    if (rc != 0 && rc != SWARM_ECLOSED)
+        swarm__log_warn("replica", "%s: %s", (const char *)payload, err ? err->message : swarm_strerror(rc));
+}
 
 static void voter_added(void *payload, int rc)
 {
     voter_req *v = payload;
     swarm__engine *eng = v->eng;
+    if (rc == 0 && v->node_id[0] && eng->proposer) {
+        /* node ls shows where the new manager listens. */
+        swarm__err e;
+        json_t *patch = json_pack("{s:s, s:{s:s, s:s}}", "ID", v->node_id, "ManagerStatus", "Reachability",
+                                  "reachable", "Addr", v->addr);
+        swarm__action a = {SWARM__OP_PATCH, SWARM__KIND_NODE, patch, 0};
+        if (patch == NULL || eng->proposer->propose(eng->proposer, &a, 1, ignore_write, "recording a manager", &e) != 0)
+            swarm__log_warn("replica", "cannot record the new manager's address");
+        json_decref(patch);
+    }
     if (eng->transport) {
         if (rc == 0) {
             json_t *ok = json_object();
@@ -556,6 +582,8 @@ static void on_raft_join(void *payload, uint64_t link, uint64_t rid, const char 
     v->eng = eng;
     v->link = link;
     v->rid = rid;
+    snprintf(v->node_id, sizeof v->node_id, "%s", node_id);
+    snprintf(v->addr, sizeof v->addr, "%s", addr);
     if (in_configuration(eng, id, &voter) && voter) {
         voter_added(v, 0); /* already a voter (a restarted join) */
         return;
@@ -681,6 +709,7 @@ static void watch(void *arg)
         follow(eng);
     if (eng->forwards)
         flush(eng);
+    check_own_role(eng);
 }
 
 /* ------------------------------------------------------------ node server hooks */
@@ -836,6 +865,10 @@ static void decorate_one(swarm__engine *eng, json_t *node)
     json_t *ms = json_object_get(node, "ManagerStatus");
     if (id == NULL || eng->raft == NULL || (!ms && !(role && strcmp(role, "manager") == 0)))
         return;
+    if (role && strcmp(role, "worker") == 0) {
+        json_object_del(node, "ManagerStatus"); /* left from before a demotion */
+        return;
+    }
     uint64_t rid = swarm__raft_id_of(id);
     if (!in_configuration(eng, rid, NULL)) {
         /* A manager the group no longer counts (after --force-new-cluster): demote or remove it. */
@@ -868,4 +901,142 @@ void swarm__replica_decorate(swarm__engine *eng, const char *method, json_t *res
         json_t *n;
         json_array_foreach(result, i, n) decorate_one(eng, n);
     }
+}
+
+/* ------------------------------------------------------------ promotion and demotion */
+
+typedef struct demotion {
+    swarm__engine *eng;
+    rpc_call *call;
+    uint64_t raft_id;
+    json_t *result;
+} demotion;
+
+static void demoted_removed(void *payload, int rc)
+{
+    demotion *d = payload;
+    if (rc != 0)
+        swarm__log_warn("replica", "the demoted manager is still a Raft voter: %s", swarm_strerror(rc));
+    swarm__rpc_reply(d->call, 0, NULL, d->result);
+    free(d);
+}
+
+/* The store says worker now (the node sees it and steps down); then the group lets it go. */
+static void demoted_written(void *payload, int rc, const swarm__err *err, json_t *result)
+{
+    demotion *d = payload;
+    swarm__err e;
+    if (rc != 0 || d->eng->raft == NULL || !d->eng->leading) {
+        swarm__rpc_reply(d->call, rc, err, result);
+        free(d);
+        return;
+    }
+    d->result = result;
+    if (swarm__raft_remove(d->eng->raft, d->raft_id, demoted_removed, d, &e) != 0)
+        demoted_removed(d, e.code);
+}
+
+static int voters(swarm__engine *eng)
+{
+    struct raft *r = swarm__raft_raw(eng->raft);
+    int n = 0;
+    for (unsigned i = 0; i < r->configuration.n; i++)
+        n += r->configuration.servers[i].role == RAFT_VOTER;
+    return n;
+}
+
+/* Voters other than `except` that this leader hears from (itself included). */
+static int reachable_voters(swarm__engine *eng, uint64_t except)
+{
+    swarm__snap *snap;
+    swarm__err e;
+    json_t *nodes = NULL, *n;
+    size_t i;
+    int count = 0, voter = 0;
+    if (swarm__snap_begin(eng->store, &snap, &e) != 0)
+        return 0;
+    swarm__snap_list(snap, SWARM__KIND_NODE, NULL, NULL, &nodes, &e);
+    swarm__snap_end(snap);
+    json_array_foreach(nodes, i, n) {
+        const char *id = swarm__json_str(n, "ID");
+        uint64_t rid = id ? swarm__raft_id_of(id) : 0;
+        if (rid && rid != except && in_configuration(eng, rid, &voter) && voter && reachable(eng, n))
+            count++;
+    }
+    json_decref(nodes);
+    return count;
+}
+
+int swarm__replica_node_update(swarm__engine *eng, rpc_call *call, const json_t *req)
+{
+    const char *role = swarm__json_str(req, "Spec.Role"), *ref = swarm__json_str(req, "Ref");
+    if (eng->raft == NULL || !eng->leading || role == NULL || ref == NULL || strcmp(role, "worker") != 0)
+        return 0; /* promotions are plain writes: the worker learns its role from its heartbeats */
+    json_t *node = NULL;
+    swarm__err e;
+    if (swarm__controlapi_lookup(&eng->api, SWARM__KIND_NODE, ref, &node, &e) != 0)
+        return 0;
+    const char *id = swarm__json_str(node, "ID"), *old = swarm__json_str(node, "Spec.Role");
+    uint64_t rid = id ? swarm__raft_id_of(id) : 0;
+    int voter = 0, rc = 0;
+    if (old == NULL || strcmp(old, "manager") != 0 || !in_configuration(eng, rid, &voter) || !voter) {
+        json_decref(node);
+        return 0;
+    }
+    int n = voters(eng);
+    if (n <= 1)
+        rc = swarm__err_set(&e, SWARM_EINVALID,
+                            "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of "
+                            "the swarm");
+    else if (reachable_voters(eng, rid) < (n - 1) / 2 + 1)
+        rc = swarm__err_set(&e, SWARM_EINVALID,
+                            "rpc error: code = FailedPrecondition desc = can't remove member from the raft: this "
+                            "would result in a loss of quorum");
+    json_decref(node);
+    if (rc != 0) {
+        swarm__rpc_reply(call, rc, &e, NULL);
+        return 1;
+    }
+    if (rid == eng->raft_id) {
+        /* The leader demotes itself: leadership goes first, then the new leader does the rest. */
+        if (swarm__raft_transfer(eng->raft, 0, &e) != 0) {
+            swarm__rpc_reply(call, e.code, &e, NULL);
+            return 1;
+        }
+        swarm__log_info("replica", "handing leadership over before this manager is demoted");
+        lead_stop(eng);
+        json_t *body = json_pack("{s:s, s:O}", "Method", call->method, "Params", req);
+        forward *f = body ? forward_new(eng, SWARM__MSG_CONTROL, body, 0) : NULL;
+        if (f == NULL) {
+            swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
+            swarm__rpc_reply(call, e.code, &e, NULL);
+            return 1;
+        }
+        f->call = call;
+        f->done = control_done;
+        return 1;
+    }
+    demotion *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return 0;
+    d->eng = eng;
+    d->call = call;
+    d->raft_id = rid;
+    swarm__controlapi_handler("NodeUpdate")(&eng->api, req, demoted_written, d);
+    return 1;
+}
+
+/* A manager whose node the store now calls a worker steps down (checked twice a second). */
+static void check_own_role(swarm__engine *eng)
+{
+    if (eng->leading || eng->gaining || ++eng->role_checks % 25 != 0)
+        return;
+    json_t *self = NULL;
+    swarm__err e;
+    if (swarm__controlapi_lookup(&eng->api, SWARM__KIND_NODE, eng->node_id, &self, &e) != 0)
+        return;
+    const char *role = swarm__json_str(self, "Spec.Role");
+    if (role && strcmp(role, "worker") == 0)
+        swarm__engine_change_role(eng, SWARM__NODE_WORKER);
+    json_decref(self);
 }

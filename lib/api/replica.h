@@ -58,6 +58,14 @@ int swarm__replica_link_up(swarm__engine *eng, uint64_t link, const char *remote
 void swarm__replica_link_down(swarm__engine *eng, uint64_t link);
 int swarm__replica_receive(swarm__engine *eng, uint64_t link, uint64_t rid, const swarm_transport_msg *msg);
 
+/*
+ * NodeUpdate on the leader: a demotion of a voter is refused when it would
+ * leave no manager or lose quorum; else the store's role changes first (the
+ * node steps down when it sees it) and the voter is removed after. The leader
+ * demoting itself hands leadership over first. 0 = not a demotion (run it as usual).
+ */
+int swarm__replica_node_update(swarm__engine *eng, rpc_call *call, const json_t *req);
+
 /* Fills ManagerStatus (Leader, Reachability) of the nodes in a NodeGet / NodeList result. */
 void swarm__replica_decorate(swarm__engine *eng, const char *method, json_t *result);
 

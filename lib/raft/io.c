@@ -390,14 +390,19 @@ static void le_put(unsigned char *p, uint64_t v, int n)
 
 /*
  * The "snap" record: u64le index, u64le term, u64le configuration index,
- * u32le length + configuration (conf_write form), u64le length + data.
+ * u32le length + configuration (conf_write form), u64le data length, then the
+ * data itself if it is at most SNAP_PIECE bytes. A larger snapshot is stored
+ * in pieces of SNAP_PIECE bytes (the last one shorter) under the keys
+ * "p" + u64be piece number: LMDB 0.9.24 leaks its spill list (1 MiB) on every
+ * write of one value of a few hundred MiB, and pieces keep each write small.
  */
 #define SNAP_RECORD_FIXED (3 * 8 + 4 + 8)
+#define SNAP_PIECE ((size_t)64 << 20)
 
 typedef struct snap_meta {
     raft_index index, conf_index;
     raft_term term;
-    const unsigned char *conf, *data;
+    const unsigned char *conf, *data; /* data: NULL when stored in pieces */
     size_t conf_len, data_len;
 } snap_meta;
 
@@ -410,11 +415,40 @@ static int snap_parse(const MDB_val *v, snap_meta *m)
     m->conf_index = r_u64(&r);
     m->conf = r_bytes(&r, &m->conf_len);
     uint64_t dl = r_u64(&r);
-    if (r.failed || dl != r.left)
+    if (r.failed || dl > SIZE_MAX || (r.left != dl && !(r.left == 0 && dl > SNAP_PIECE)))
         return MDB_CORRUPTED;
-    m->data = r_take(&r, (size_t)dl);
     m->data_len = (size_t)dl;
-    return m->data == NULL ? MDB_CORRUPTED : 0;
+    m->data = r.left == dl ? r.p : NULL; /* inline (written before pieces existed, whatever its size) */
+    return 0;
+}
+
+static void piece_key(unsigned char key[9], uint64_t i)
+{
+    key[0] = 'p';
+    be64(key + 1, i);
+}
+
+/* Copies the stored snapshot data (len bytes, as parsed into m) into out. 0 or an LMDB error. */
+static int snap_read(io_impl *s, MDB_txn *txn, const snap_meta *m, unsigned char *out)
+{
+    if (m->data != NULL) {
+        if (m->data_len)
+            memcpy(out, m->data, m->data_len);
+        return 0;
+    }
+    for (size_t off = 0, i = 0; off < m->data_len; off += SNAP_PIECE, i++) {
+        unsigned char key[9];
+        piece_key(key, i);
+        MDB_val k = {9, key}, v;
+        size_t want = m->data_len - off < SNAP_PIECE ? m->data_len - off : SNAP_PIECE;
+        int rc = mdb_get(txn, s->db_snap, &k, &v);
+        if (rc != 0)
+            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        if (v.mv_size != want)
+            return MDB_CORRUPTED;
+        memcpy(out + off, v.mv_data, want);
+    }
+    return 0;
 }
 
 /* What snapshot_put writes: the data straight from raft's buffers (MDB_RESERVE), with no copy in between. */
@@ -428,9 +462,28 @@ typedef struct snap_src {
     size_t data_len;
 } snap_src;
 
+/* Copies the next n bytes of src's buffers (from buffer *bi, offset *bo) to out. */
+static void bufs_take(const snap_src *src, unsigned *bi, size_t *bo, unsigned char *out, size_t n)
+{
+    while (n > 0) {
+        const struct raft_buffer *b = &src->bufs[*bi];
+        size_t k = b->len - *bo < n ? b->len - *bo : n;
+        if (k)
+            memcpy(out, (const unsigned char *)b->base + *bo, k);
+        out += k;
+        n -= k;
+        *bo += k;
+        if (*bo == b->len) {
+            (*bi)++;
+            *bo = 0;
+        }
+    }
+}
+
 static int db_put_snap(io_impl *s, MDB_txn *txn, const snap_src *src)
 {
-    MDB_val k = {4, "snap"}, v = {SNAP_RECORD_FIXED + src->conf_len + src->data_len, NULL};
+    int inline_data = src->data_len <= SNAP_PIECE;
+    MDB_val k = {4, "snap"}, v = {SNAP_RECORD_FIXED + src->conf_len + (inline_data ? src->data_len : 0), NULL};
     int rc = mdb_put(txn, s->db_snap, &k, &v, MDB_RESERVE);
     if (rc != 0)
         return rc;
@@ -445,12 +498,36 @@ static int db_put_snap(io_impl *s, MDB_txn *txn, const snap_src *src)
     p += src->conf_len;
     le_put(p, src->data_len, 8);
     p += 8;
-    for (unsigned i = 0; i < src->n_bufs; i++) {
-        if (src->bufs[i].len)
-            memcpy(p, src->bufs[i].base, src->bufs[i].len);
-        p += src->bufs[i].len;
+    unsigned bi = 0;
+    size_t bo = 0, pieces = 0;
+    if (inline_data) {
+        bufs_take(src, &bi, &bo, p, src->data_len);
+    } else {
+        for (size_t off = 0; off < src->data_len; off += SNAP_PIECE, pieces++) {
+            unsigned char key[9];
+            piece_key(key, pieces);
+            MDB_val pk = {9, key}, pv = {src->data_len - off < SNAP_PIECE ? src->data_len - off : SNAP_PIECE, NULL};
+            if ((rc = mdb_put(txn, s->db_snap, &pk, &pv, MDB_RESERVE)) != 0)
+                return rc;
+            bufs_take(src, &bi, &bo, pv.mv_data, pv.mv_size);
+        }
     }
-    return 0;
+    /* Pieces of an older, larger snapshot. */
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->db_snap, &c)) != 0)
+        return rc;
+    for (;;) {
+        unsigned char key[9];
+        piece_key(key, pieces);
+        MDB_val pk = {9, key}, pv;
+        rc = mdb_cursor_get(c, &pk, &pv, MDB_SET_RANGE);
+        if (rc != 0 || pk.mv_size != 9 || ((const unsigned char *)pk.mv_data)[0] != 'p')
+            break;
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
 typedef int (*txn_fn)(io_impl *s, MDB_txn *txn, void *arg);
@@ -554,6 +631,8 @@ static void log_drop_front(io_impl *s, size_t k)
 {
     if (k > s->n)
         k = s->n;
+    if (k == 0)
+        return;
     for (size_t i = 0; i < k; i++)
         free(s->log[i].data);
     memmove(s->log, s->log + k, (s->n - k) * sizeof *s->log);
@@ -721,7 +800,8 @@ static void run_op(op *o)
 {
     switch (o->kind) {
     case OP_SEND:
-        ((raft_io_send_cb)o->cb)(o->req, o->status);
+        if (o->cb != NULL) /* libraft sends TimeoutNow (leadership transfer) without a callback */
+            ((raft_io_send_cb)o->cb)(o->req, o->status);
         break;
     case OP_APPEND:
         ((raft_io_append_cb)o->cb)(o->req, o->status);
@@ -841,12 +921,14 @@ static int snap_copy(struct raft_io *io, struct raft_snapshot **out)
                 mrc = snap_parse(&v, &sm);
             if (mrc == 0 && (sm.index != s->snap_index || sm.term != s->snap_term))
                 mrc = MDB_CORRUPTED;
+            if (mrc == 0 && sm.data_len != s->snap_data_len)
+                mrc = MDB_CORRUPTED;
             if (mrc == 0) {
                 snap->bufs[0].base = raft_malloc(sm.data_len ? sm.data_len : 1);
                 if (snap->bufs[0].base == NULL)
                     rc = RAFT_NOMEM;
-                else if (sm.data_len)
-                    memcpy(snap->bufs[0].base, sm.data, sm.data_len);
+                else
+                    mrc = snap_read(s, txn, &sm, snap->bufs[0].base);
             }
             mdb_txn_abort(txn);
         }

@@ -193,6 +193,15 @@ static void service_create(swarm__controlapi *api, const json_t *req, swarm__rep
     propose_one(api, SWARM__OP_CREATE, SWARM__KIND_SERVICE, obj, 0, 1, reply, payload);
 }
 
+static int lookup(swarm__controlapi *api, swarm__kind kind, const char *ref, json_t **out, swarm__err *e);
+
+int swarm__controlapi_lookup(swarm__controlapi *api, swarm__kind kind, const char *ref, json_t **out, swarm__err *e)
+{
+    if (strcmp(ref, "self") == 0 && kind == SWARM__KIND_NODE && api->self_node_id)
+        ref = api->self_node_id;
+    return lookup(api, kind, ref, out, e);
+}
+
 static int lookup(swarm__controlapi *api, swarm__kind kind, const char *ref, json_t **out, swarm__err *e)
 {
     swarm__snap *snap;
@@ -597,11 +606,7 @@ static int valid_node_spec(const json_t *spec, const json_t *cur, swarm__err *e)
             const char *r = json_string_value(v);
             if (!r || (strcmp(r, "worker") && strcmp(r, "manager")))
                 return swarm__err_set(e, SWARM_EINVALID, "Role: must be worker or manager");
-            const char *old = swarm__json_str(cur, "Spec.Role");
-            if (old && strcmp(old, r) != 0)
-                return swarm__err_set(e, SWARM_ENOTSUPPORTED,
-                                      "Role: promoting or demoting nodes needs replicated managers, which this "
-                                      "cluster does not have yet");
+            (void)cur; /* a role change's Raft membership is the engine's part (lib/api/replica.c) */
         } else if (strcmp(key, "Labels") == 0) {
             if (!json_is_object(v) && !json_is_null(v))
                 return swarm__err_set(e, SWARM_EINVALID, "Labels: must be an object of strings");

@@ -31,6 +31,9 @@ typedef void (*swarm__reply_fn)(void *payload, int rc, const swarm__err *err, js
 
 typedef void (*swarm__handler_fn)(swarm__controlapi *api, const json_t *req, swarm__reply_fn reply, void *payload);
 
+/* An object by ID, unique ID prefix or name (nodes: hostname; "self"). New reference in *out. */
+int swarm__controlapi_lookup(swarm__controlapi *api, swarm__kind kind, const char *ref, json_t **out, swarm__err *e);
+
 /* The handler for a method name, or NULL. */
 swarm__handler_fn swarm__controlapi_handler(const char *method);
 

@@ -564,7 +564,12 @@ void swarm__nodeserver_receive(swarm__nodeserver *s, uint64_t link, uint64_t rid
                                            "session not found");
         } else if (msg->type == SWARM__MSG_HEARTBEAT) {
             m->last_beat_ns = mono(s);
-            json_t *reply = json_pack("{s:I}", "HeartbeatPeriod", (json_int_t)period_ns(s));
+            json_t *node = node_object(s, l->node_id);
+            const char *role = swarm__json_str(node, "Spec.Role");
+            /* The node's role rides on heartbeats: a promoted worker learns it here. */
+            json_t *reply = json_pack("{s:I, s:s}", "HeartbeatPeriod", (json_int_t)period_ns(s), "Role",
+                                      role ? role : "worker");
+            json_decref(node);
             swarm__proto_respond(s->transport, link, rid, msg->type, reply);
             json_decref(reply);
         } else {
