@@ -43,6 +43,8 @@ static void usage(FILE *f)
                "      --control-socket string   Control socket path (default \"STATE-DIR/swarmd.sock\")\n"
                "      --hostname string         Hostname this node reports (default: the host's)\n"
                "      --runtime string          Task runtime: \"process\" (default) or \"fake\"\n"
+               "      --leader-wait ms          How long calls wait for a manager leader (default 5000)\n"
+               "      --raft-tick ms            Length of a Raft tick: heartbeat 1, election 10 ticks (default 100)\n"
                "      --debug                   Log debug messages\n"
                "  -h, --help                    Print usage\n");
 }
@@ -71,11 +73,12 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'},    {"listen-addr", required_argument, NULL, 'l'},
         {"advertise-addr", required_argument, NULL, 'a'}, {"control-socket", required_argument, NULL, 'c'},
         {"hostname", required_argument, NULL, 'n'},     {"debug", no_argument, NULL, 'd'},
-        {"runtime", required_argument, NULL, 'r'},
+        {"runtime", required_argument, NULL, 'r'},      {"leader-wait", required_argument, NULL, 'w'},
+        {"raft-tick", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0},
     };
     const char *state_dir = NULL, *listen = NULL, *advertise = NULL, *control = NULL, *hostname = NULL,
-               *runtime = NULL;
+               *runtime = NULL, *leader_wait = NULL, *raft_tick = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -87,6 +90,8 @@ int main(int argc, char **argv)
         case 'n': hostname = optarg; break;
         case 'd': verbosity = SWARM_LOG_DEBUG; break;
         case 'r': runtime = optarg; break;
+        case 'w': leader_wait = optarg; break;
+        case 't': raft_tick = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "swarmd: unknown flag: %s\nSee 'swarmd --help'.\n", argv[optind - 1]);
@@ -126,6 +131,19 @@ int main(int argc, char **argv)
     add_option(options, sizeof options - 2, "AdvertiseAddr", advertise);
     add_option(options, sizeof options - 2, "Hostname", hostname);
     add_option(options, sizeof options - 2, "Runtime", runtime);
+    /* Milliseconds: digits only, so they go in as JSON numbers (the library checks the range). */
+    const char *ms[2][2] = {{"LeaderWait", leader_wait}, {"RaftTick", raft_tick}};
+    for (int i = 0; i < 2; i++) {
+        if (ms[i][1] == NULL)
+            continue;
+        if (ms[i][1][0] == '\0' || strspn(ms[i][1], "0123456789") != strlen(ms[i][1]) || strlen(ms[i][1]) > 9) {
+            fprintf(stderr, "swarmd: --%s: not a number of milliseconds: %s\n", i ? "raft-tick" : "leader-wait",
+                    ms[i][1]);
+            return 1;
+        }
+        size_t len = strlen(options);
+        snprintf(options + len, sizeof options - 2 - len, "%s\"%s\": %s", len > 1 ? ", " : "", ms[i][0], ms[i][1]);
+    }
     strcat(options, "}");
 
     swarm_cluster_t *c = NULL;

@@ -219,6 +219,21 @@ void swarm__replica_link_down(swarm__engine *eng, uint64_t link)
             break;
         }
     }
+    if (link != 0 && link == eng->fwd_link && eng->transport) {
+        /* Calls in flight to a leader that went away fail now (unknown outcome), not at their deadline. */
+        eng->fwd_link = 0;
+        free(eng->fwd_addr);
+        eng->fwd_addr = NULL;
+        eng->transport->close_link(eng->transport, link);
+    }
+    for (outlink **p = &eng->outlinks; *p; p = &(*p)->next) {
+        if ((*p)->link == link) {
+            outlink *o = *p;
+            *p = o->next;
+            free(o);
+            break;
+        }
+    }
     if (eng->raft)
         swarm__raft_link_down(eng->raft, link);
 }
@@ -768,6 +783,17 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
         return 0;
     }
     eng->raft_id = swarm__raft_id_of(eng->node_id);
+    /* Swarm's Spec.Raft counts in ticks (heartbeat 1, election 10); a tick here is RaftTick ms (100). */
+    swarm__err ignored;
+    json_t *cluster = eng->store ? swarm__engine_cluster(eng, &ignored) : NULL;
+    int64_t hb_ticks = swarm__json_int(cluster, "Spec.Raft.HeartbeatTick", 1);
+    int64_t el_ticks = swarm__json_int(cluster, "Spec.Raft.ElectionTick", 10);
+    json_decref(cluster);
+    unsigned tick = eng->raft_tick_ms ? eng->raft_tick_ms : SWARM__RAFT_HEARTBEAT_MS;
+    if (hb_ticks < 1 || el_ticks <= hb_ticks || el_ticks > 1000)
+        hb_ticks = 1, el_ticks = 10;
+    eng->raft_heartbeat_ms = (unsigned)hb_ticks * tick;
+    eng->raft_election_ms = (unsigned)el_ticks * tick;
     swarm__raft_options o = {0};
     o.id = eng->raft_id;
     o.address = eng->advertise_addr;
@@ -870,6 +896,8 @@ static void decorate_one(swarm__engine *eng, json_t *node)
         return;
     }
     uint64_t rid = swarm__raft_id_of(id);
+    if (ms)
+        json_object_del(ms, "Leader"); /* only the current leader is */
     if (!in_configuration(eng, rid, NULL)) {
         /* A manager the group no longer counts (after --force-new-cluster): demote or remove it. */
         if (ms)
@@ -877,10 +905,8 @@ static void decorate_one(swarm__engine *eng, json_t *node)
                                 json_string(strcmp(id, eng->node_id) ? "unreachable" : "reachable"));
         return;
     }
-    if (ms == NULL) {
-        ms = json_object();
-        json_object_set_new(node, "ManagerStatus", ms);
-    }
+    if (ms == NULL)
+        return; /* a promoted node until it joined the group */
     if (rid == eng->leader_id)
         json_object_set_new(ms, "Leader", json_true());
     else

@@ -28,14 +28,16 @@
  * one chunk per loop turn, of at most the chunk size (4 MiB by default) plus
  * ~1 KiB. The sender id is the leader's. The send completes once the last
  * chunk is handed to the transport, or fails (RAFT_NOCONNECTION) when the
- * link goes down first; raft then retries with a new snapshot send.
+ * link goes down first; raft then retries with a new snapshot send. A new
+ * InstallSnapshot to a peer cancels one still being sent to it (RAFT_CANCELED).
  * The receiver reassembles one snapshot at a time into one buffer of the
  * announced total (refused above 8 GiB or the machine's memory) and hands
  * raft one RAFT_IO_INSTALL_SNAPSHOT when the last chunk arrives. A partial
  * snapshot is dropped when its link goes down, a chunk is missing or out of
  * order, a snapshot from a leader of the same or a later term starts, or
- * nothing arrives for the reassembly timeout (30 s). Malformed chunks are
- * counted and ignored.
+ * nothing arrives for the reassembly timeout (30 s). Malformed chunks, and
+ * chunks of another snapshot than the one being reassembled, are counted
+ * and ignored.
  *
  * Storage (dir != NULL): LMDB environment in <dir>/raft, named databases
  * "meta" (term, vote), "log" (u64 big-endian index -> u64le term, u8 type,
@@ -44,8 +46,9 @@
  * (deferred) callback, and truncate / snapshot_put are naturally ordered
  * after earlier appends. The log is also kept in memory; the snapshot data
  * is not (load and snapshot_get copy it out of the map for raft, snapshot_put
- * writes raft's buffers straight into it). The map reserves 64 GiB of address
- * space (the file grows only as written) and grows further when full.
+ * writes raft's buffers straight into it; above 64 MiB in 64 MiB pieces).
+ * The map reserves 64 GiB of address space (the file grows only as written)
+ * and grows further when full.
  */
 #ifndef SWARM_RAFT_IO_H
 #define SWARM_RAFT_IO_H

@@ -80,6 +80,8 @@ int swarm__raft_new(swarm__raft **out, const swarm__raft_options *o, swarm__err 
     r->inited = 1;
     raft_set_heartbeat_timeout(&r->raft, hb);
     raft_set_election_timeout(&r->raft, el);
+    /* A manager coming back (or cut off) asks first whether it could win: it does not depose a working leader. */
+    raft_set_pre_vote(&r->raft, true);
     if (o->snapshot_threshold)
         raft_set_snapshot_threshold(&r->raft, o->snapshot_threshold);
     if (o->snapshot_trailing)
