@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -354,12 +355,18 @@ class ClusterTest(unittest.TestCase):
                          "Node %s is already a worker.\n" % nid)
         self.assertEqual(self.ok(self.manager, "node", "promote", "node1").stdout,
                          "Node %s is already a manager.\n" % self.node_rows()["node1"][0])
-        # Role changes are not supported by the library yet: its error is printed as docker prints one.
-        r = self.fails(self.manager, ["node", "promote", "node2"])
-        self.assertTrue(r.stderr.startswith("Error response from daemon: "), r.stderr)
-        r = self.fails(self.manager, ["node", "update", "--role", "manager", "node2"])
-        self.assertTrue(r.stderr.startswith("Error response from daemon: "), r.stderr)
+        # A promoted worker joins the managers (Reachable), a demoted one steps down again; docker's texts.
+        self.assertEqual(self.ok(self.manager, "node", "promote", "node2").stdout,
+                         "Node node2 promoted to a manager in the swarm.\n")
+        deadline = time.monotonic() + 30
+        while self.node_rows()["node2"][4] != "Reachable" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.node_rows()["node2"][4], "Reachable")
+        self.assertEqual(self.ok(self.manager, "node", "demote", "node2").stdout,
+                         "Manager node2 demoted in the swarm.\n")
         self.assertEqual(self.node_rows()["node2"][4], "")
+        r = self.fails(self.manager, ["node", "demote", "node1"])
+        self.assertIn("attempting to demote the last manager of the swarm", r.stderr)
 
     def test_10_swarm_update(self):
         r = self.ok(self.manager, "swarm", "update", "--task-history-limit", "7", "--dispatcher-heartbeat", "4s",
