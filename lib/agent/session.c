@@ -1,5 +1,6 @@
 #include "agent/session.h"
 
+#include "agent/prove.h"
 #include "ca/ca.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -68,6 +69,23 @@ static swarm__worker_session *current(pending *p)
     if (w->stopped && w->pending == 0)
         session_free(w);
     return ok ? w : NULL;
+}
+
+/* The link is gone (or left): no session on it, replies to it are stale, the agent reports nowhere. */
+static void forget_link(swarm__worker_session *w)
+{
+    w->link_live = 0;
+    w->generation++;
+    w->session_id[0] = '\0';
+    swarm__timer_stop(w->beat);
+    swarm__timer_stop(w->renew);
+    swarm__agent_set_uplink(w->agent, NULL, NULL);
+}
+
+/* A request that was never sent: its callback will not run. */
+static void untrack(pending *p)
+{
+    current(p);
 }
 
 /* Remembers the managers a manager told about. */
@@ -147,7 +165,7 @@ static void beat(void *arg)
     json_t *body = json_pack("{s:s}", "SessionID", w->session_id);
     pending *p = track(w);
     if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_HEARTBEAT, body, w->period_ms, beat_replied, p) != 0)
-        free(p);
+        untrack(p);
     json_decref(body);
     swarm__timer_start(w->beat, w->period_ms);
 }
@@ -225,7 +243,7 @@ static void renew_now(void *arg)
     json_t *req = json_pack("{s:s}", "CSR", csr);
     pending *p = track(w);
     if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_CERT_RENEW, req, REQUEST_TIMEOUT_MS, renewed_reply, p) != 0) {
-        free(p);
+        untrack(p);
         free(w->new_key);
         w->new_key = NULL;
     }
@@ -254,20 +272,16 @@ static void schedule_renewal(swarm__worker_session *w)
     swarm__timer_start(w->renew, delay_ms);
 }
 
-static void authed(void *payload, int status, const swarm_transport_msg *msg)
+static void authed(void *payload, int status, int rc, const char *why)
 {
     swarm__worker_session *w = current(payload);
-    if (w == NULL)
-        return;
-    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
-    const char *why = NULL;
-    int rc = body ? swarm__proto_error_of(body, &why) : status;
+    if (w == NULL || status != 0)
+        return; /* a lost link: the next one proves itself again */
     if (rc != 0) {
         char reason[512];
         snprintf(reason, sizeof reason, "%s", why ? why : swarm_strerror(rc));
-        json_decref(body);
         swarm__log_error("worker", "the manager refused this node: %s", reason);
-        if (status == 0 && w->refused) {
+        if (w->refused) {
             /* A refusal (not a lost link) is final: stop trying. */
             w->t->close_link(w->t, w->link);
             w->link_live = 0;
@@ -275,41 +289,12 @@ static void authed(void *payload, int status, const swarm_transport_msg *msg)
         }
         return;
     }
-    json_decref(body);
     json_t *desc = swarm__agent_describe(w->hostname);
     json_t *req = json_pack("{s:o}", "Description", desc ? desc : json_object());
     pending *p = track(w);
     if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_SESSION, req, REQUEST_TIMEOUT_MS, session_opened, p) != 0)
-        free(p);
+        untrack(p);
     json_decref(req);
-}
-
-static void nonce_received(void *payload, int status, const swarm_transport_msg *msg)
-{
-    swarm__worker_session *w = current(payload);
-    if (w == NULL)
-        return;
-    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
-    unsigned char *nonce = NULL, *sig = NULL;
-    size_t nonce_len = 0, sig_len = 0;
-    swarm__err e;
-    if (body == NULL || swarm__hex_decode(swarm__json_str(body, "Nonce"), &nonce, &nonce_len) != 0 ||
-        swarm__sign(w->key, nonce, nonce_len, &sig, &sig_len, w->clock, &e) != 0) {
-        swarm__log_warn("worker", "identity handshake failed");
-        json_decref(body);
-        free(nonce);
-        return;
-    }
-    char *hex = swarm__hex_encode(sig, sig_len);
-    json_t *req = json_pack("{s:s, s:s}", "Cert", w->cert, "Signature", hex ? hex : "");
-    pending *p = track(w);
-    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_AUTH, req, REQUEST_TIMEOUT_MS, authed, p) != 0)
-        free(p);
-    json_decref(req);
-    json_decref(body);
-    free(hex);
-    free(nonce);
-    free(sig);
 }
 
 void swarm__worker_session_link_up(swarm__worker_session *w, uint64_t link)
@@ -320,23 +305,16 @@ void swarm__worker_session_link_up(swarm__worker_session *w, uint64_t link)
     w->generation++;
     w->session_id[0] = '\0';
     swarm__timer_stop(w->failover);
-    json_t *req = json_object();
     pending *p = track(w);
-    if (p && swarm__proto_request(w->t, w->link, SWARM__MSG_NONCE, req, REQUEST_TIMEOUT_MS, nonce_received, p) != 0)
-        free(p);
-    json_decref(req);
+    if (p && swarm__prove(w->t, w->link, w->cert, w->key, w->clock, REQUEST_TIMEOUT_MS, authed, p) != 0)
+        untrack(p);
 }
 
 void swarm__worker_session_link_down(swarm__worker_session *w, uint64_t link)
 {
     if (link != w->link)
         return;
-    w->link_live = 0;
-    w->generation++;
-    w->session_id[0] = '\0';
-    swarm__timer_stop(w->beat);
-    swarm__timer_stop(w->renew);
-    swarm__agent_set_uplink(w->agent, NULL, NULL);
+    forget_link(w);
     swarm__log_info("worker", "lost the link to the manager at %s; tasks keep running, reconnecting", w->addr);
     /* The link redials on its own; if it stays down, another manager may lead by now. */
     if (json_array_size(w->managers) > 1)
@@ -369,13 +347,8 @@ static void switch_to(swarm__worker_session *w, const char *addr)
         return;
     }
     w->t->close_link(w->t, w->link);
-    w->link_live = 0;
-    w->generation++;
-    w->session_id[0] = '\0';
-    swarm__timer_stop(w->beat);
-    swarm__timer_stop(w->renew);
+    forget_link(w);
     swarm__timer_stop(w->failover);
-    swarm__agent_set_uplink(w->agent, NULL, NULL);
     w->link = link;
     free(w->addr);
     w->addr = copy;

@@ -65,7 +65,12 @@ struct swarm__engine {
     swarm__proposer *term_proposer;       /* the leader's components', for one term */
     swarm__timer *raft_timer;
     int leading, gaining;
-    unsigned role_checks;
+    swarm__watch *node_watch;             /* this manager's own role (a demotion) */
+    int demoted;                          /* the store calls this manager a worker now */
+    int64_t leaderless_since;             /* monotonic ns; a demoted member waiting for its removal */
+    int removing;                         /* a demoted voter's removal in flight */
+    void *reconcile_token;                /* a reconcile pass scheduled */
+    uint64_t live_from;                   /* store events up to this index are a joiner's replay */
     int fast_election;                    /* the leader's link dropped: a short election timeout */
     uint64_t leader_id;
     char *leader_addr;

@@ -8,7 +8,7 @@
  */
 #include "api/replica.h"
 
-#include "ca/ca.h"
+#include "agent/prove.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "proto/proto.h"
@@ -61,7 +61,10 @@ static outlink *outlink_of(swarm__engine *eng, uint64_t link)
 }
 
 static void flush(swarm__engine *eng);
-static void check_own_role(swarm__engine *eng);
+static void on_node_change(const swarm__event *ev, void *payload);
+static void step_down_if_demoted(swarm__engine *eng);
+static void leave_if_removed(swarm__engine *eng, uint64_t leader_id);
+static void reconcile(swarm__engine *eng);
 static int reachable(swarm__engine *eng, const json_t *node);
 static void prove(swarm__engine *eng, outlink *o);
 static void heard(swarm__engine *eng, const char *who);
@@ -91,13 +94,10 @@ static void proof_failed(auth_req *a, const char *why)
         free(a);
 }
 
-static void authed(void *payload, int status, const swarm_transport_msg *msg)
+static void authed(void *payload, int status, int rc, const char *why)
 {
     auth_req *a = payload;
     outlink *o = still(a);
-    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
-    const char *why = NULL;
-    int rc = body ? swarm__proto_error_of(body, &why) : status;
     if (o == NULL || status != 0) {
         free(a); /* the link went away; a new one proves itself again */
     } else if (rc != 0) {
@@ -111,34 +111,6 @@ static void authed(void *payload, int status, const swarm_transport_msg *msg)
         else if (o->kind == OUT_FORWARD)
             flush(eng);
     }
-    json_decref(body);
-}
-
-static void nonce_got(void *payload, int status, const swarm_transport_msg *msg)
-{
-    auth_req *a = payload;
-    swarm__engine *eng = a->eng;
-    outlink *o = still(a);
-    json_t *body = status == 0 ? swarm__proto_body(msg) : NULL;
-    unsigned char *nonce = NULL, *sig = NULL;
-    size_t nonce_len = 0, sig_len = 0;
-    swarm__err e;
-    if (o == NULL || status != 0) {
-        free(a);
-    } else if (body == NULL || swarm__hex_decode(swarm__json_str(body, "Nonce"), &nonce, &nonce_len) != 0 ||
-               swarm__sign(eng->key_pem, nonce, nonce_len, &sig, &sig_len, eng->clock, &e) != 0) {
-        proof_failed(a, "no nonce");
-    } else {
-        char *hex = swarm__hex_encode(sig, sig_len);
-        json_t *req = json_pack("{s:s, s:s}", "Cert", eng->cert_pem, "Signature", hex ? hex : "");
-        if (swarm__proto_request(eng->transport, o->link, SWARM__MSG_AUTH, req, REQUEST_TIMEOUT_MS, authed, a) != 0)
-            proof_failed(a, "link down");
-        json_decref(req);
-        free(hex);
-    }
-    json_decref(body);
-    free(nonce);
-    free(sig);
 }
 
 /* Proves this manager's identity on a link it dialed (the far side's node server checks it). */
@@ -150,10 +122,9 @@ static void prove(swarm__engine *eng, outlink *o)
     a->eng = eng;
     a->link = o->link;
     a->generation = ++o->generation;
-    json_t *req = json_object();
-    if (swarm__proto_request(eng->transport, o->link, SWARM__MSG_NONCE, req, REQUEST_TIMEOUT_MS, nonce_got, a) != 0)
+    if (swarm__prove(eng->transport, o->link, eng->cert_pem, eng->key_pem, eng->clock, REQUEST_TIMEOUT_MS, authed,
+                     a) != 0)
         free(a);
-    json_decref(req);
 }
 
 int swarm__replica_link_up(swarm__engine *eng, uint64_t link, const char *remote_addr)
@@ -497,6 +468,8 @@ static void join_done(forward *f, int rc, const char *message, json_t *reply)
 {
     join_wait *w = (join_wait *)f->call; /* not a call: the join's own completion */
     json_decref(reply);
+    if (f->eng->raft)
+        f->eng->live_from = rc == 0 ? swarm__raft_last_applied(f->eng->raft) : 0;
     free(f->eng->join_leader);
     f->eng->join_leader = NULL;
     w->cb(w->payload, rc, message);
@@ -510,6 +483,7 @@ int swarm__replica_join(swarm__engine *eng, const char *leader_addr, swarm__repl
     json_t *body = json_pack("{s:s}", "Addr", eng->advertise_addr);
     free(eng->join_leader);
     eng->join_leader = strdup(leader_addr);
+    eng->live_from = UINT64_MAX; /* until caught up */
     forward *f = w && body && eng->join_leader ? forward_new(eng, SWARM__MSG_RAFT_JOIN, body, 1) : NULL;
     if (f == NULL) {
         if (f == NULL && body && !(w && eng->join_leader))
@@ -628,6 +602,11 @@ static void lead_stop(swarm__engine *eng)
     }
     swarm__manager_stop(eng->manager);
     eng->manager = NULL;
+    eng->removing = 0;
+    if (eng->reconcile_token)
+        swarm__oneshot_cancel(eng->reconcile_token);
+    eng->reconcile_token = NULL;
+    step_down_if_demoted(eng); /* a leader demoted itself: it hands over, then steps down */
 }
 
 /* This manager's agent talks to the leader over the network while it does not lead. */
@@ -671,6 +650,7 @@ static void lead_start(swarm__engine *eng)
     swarm__log_info("replica", "this manager leads the swarm (term %llu)",
                     (unsigned long long)swarm__raft_raw(eng->raft)->current_term);
     flush(eng);
+    reconcile(eng);
 }
 
 static void barrier_done(void *payload, int rc)
@@ -724,7 +704,7 @@ static void watch(void *arg)
         follow(eng);
     if (eng->forwards)
         flush(eng);
-    check_own_role(eng);
+    leave_if_removed(eng, id);
 }
 
 /* ------------------------------------------------------------ node server hooks */
@@ -783,6 +763,9 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
         return 0;
     }
     eng->raft_id = swarm__raft_id_of(eng->node_id);
+    eng->live_from = 0;
+    eng->demoted = 0;
+    eng->leaderless_since = 0;
     /* Swarm's Spec.Raft counts in ticks (heartbeat 1, election 10); a tick here is RaftTick ms (100). */
     swarm__err ignored;
     json_t *cluster = eng->store ? swarm__engine_cluster(eng, &ignored) : NULL;
@@ -824,6 +807,10 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
         rc = swarm__err_set(e, SWARM_ENOMEM, "out of memory");
         goto fail;
     }
+    if (swarm__store_watch(eng->store, 1u << SWARM__KIND_NODE, on_node_change, eng, &eng->node_watch) != 0) {
+        rc = swarm__err_set(e, SWARM_ENOMEM, "out of memory");
+        goto fail;
+    }
     hooks_set(eng);
     watch(eng);
     return 0;
@@ -839,6 +826,9 @@ void swarm__replica_stop(swarm__engine *eng)
         forward_finish(eng->forwards, SWARM_ECLOSED, "the node is shutting down", NULL);
     swarm__timer_free(eng->raft_timer);
     eng->raft_timer = NULL;
+    if (eng->node_watch)
+        swarm__store_unwatch(eng->store, eng->node_watch);
+    eng->node_watch = NULL;
     if (eng->proposer && eng->raft) {
         eng->proposer->close(eng->proposer);
         eng->proposer = NULL;
@@ -931,35 +921,72 @@ void swarm__replica_decorate(swarm__engine *eng, const char *method, json_t *res
 
 /* ------------------------------------------------------------ promotion and demotion */
 
-typedef struct demotion {
-    swarm__engine *eng;
-    rpc_call *call;
-    uint64_t raft_id;
-    json_t *result;
-} demotion;
+/*
+ * The leader keeps the group's voters in line with the store: a voter whose
+ * node the store calls a worker (demoted) is removed, one change at a time.
+ * A leader that is itself demoted hands leadership over; its successor
+ * removes it. Runs at gaining leadership, on node changes, and again after a
+ * change finished or failed.
+ */
+static void reconcile(swarm__engine *eng);
 
-static void demoted_removed(void *payload, int rc)
+static void reconcile_later(void *arg)
 {
-    demotion *d = payload;
-    if (rc != 0)
-        swarm__log_warn("replica", "the demoted manager is still a Raft voter: %s", swarm_strerror(rc));
-    swarm__rpc_reply(d->call, 0, NULL, d->result);
-    free(d);
+    swarm__engine *eng = arg;
+    eng->reconcile_token = NULL;
+    reconcile(eng);
 }
 
-/* The store says worker now (the node sees it and steps down); then the group lets it go. */
-static void demoted_written(void *payload, int rc, const swarm__err *err, json_t *result)
+static void reconcile_soon(swarm__engine *eng, int64_t ms)
 {
-    demotion *d = payload;
-    swarm__err e;
-    if (rc != 0 || d->eng->raft == NULL || !d->eng->leading) {
-        swarm__rpc_reply(d->call, rc, err, result);
-        free(d);
+    if (eng->reconcile_token == NULL)
+        swarm__oneshot(eng->timers, ms, reconcile_later, eng, &eng->reconcile_token);
+}
+
+static void voter_removed(void *payload, int rc)
+{
+    swarm__engine *eng = payload;
+    eng->removing = 0;
+    if (rc != 0 && rc != SWARM_ECLOSED)
+        swarm__log_warn("replica", "removing a demoted manager from the group failed (%s); retrying",
+                        swarm_strerror(rc));
+    if (rc != SWARM_ECLOSED)
+        reconcile_soon(eng, rc == 0 ? 0 : 500);
+}
+
+static void reconcile(swarm__engine *eng)
+{
+    if (!eng->leading || eng->removing)
         return;
+    swarm__snap *snap;
+    swarm__err e;
+    json_t *nodes = NULL, *n;
+    size_t i;
+    if (swarm__snap_begin(eng->store, &snap, &e) != 0)
+        return;
+    swarm__snap_list(snap, SWARM__KIND_NODE, NULL, NULL, &nodes, &e);
+    swarm__snap_end(snap);
+    json_array_foreach(nodes, i, n) {
+        const char *id = swarm__json_str(n, "ID"), *role = swarm__json_str(n, "Spec.Role");
+        uint64_t rid = id ? swarm__raft_id_of(id) : 0;
+        int voter = 0;
+        if (!role || strcmp(role, "worker") != 0 || !in_configuration(eng, rid, &voter) || !voter)
+            continue;
+        if (rid == eng->raft_id) {
+            swarm__log_info("replica", "this manager was demoted: handing leadership over");
+            if (swarm__raft_transfer(eng->raft, 0, &e) != 0)
+                swarm__log_warn("replica", "cannot hand leadership over: %s", e.message);
+            break;
+        }
+        swarm__log_info("replica", "removing demoted manager %s from the Raft group", id);
+        eng->removing = 1;
+        if (swarm__raft_remove(eng->raft, rid, voter_removed, eng, &e) != 0) {
+            eng->removing = 0;
+            reconcile_soon(eng, 500);
+        }
+        break;
     }
-    d->result = result;
-    if (swarm__raft_remove(d->eng->raft, d->raft_id, demoted_removed, d, &e) != 0)
-        demoted_removed(d, e.code);
+    json_decref(nodes);
 }
 
 static int voters(swarm__engine *eng)
@@ -1004,65 +1031,74 @@ int swarm__replica_node_update(swarm__engine *eng, rpc_call *call, const json_t 
         return 0;
     const char *id = swarm__json_str(node, "ID"), *old = swarm__json_str(node, "Spec.Role");
     uint64_t rid = id ? swarm__raft_id_of(id) : 0;
-    int voter = 0, rc = 0;
-    if (old == NULL || strcmp(old, "manager") != 0 || !in_configuration(eng, rid, &voter) || !voter) {
-        json_decref(node);
-        return 0;
+    int voter = 0, rc = 0, n = voters(eng);
+    if (old && strcmp(old, "manager") == 0 && in_configuration(eng, rid, &voter) && voter) {
+        if (n <= 1)
+            rc = swarm__err_set(&e, SWARM_EINVALID,
+                                "rpc error: code = FailedPrecondition desc = attempting to demote the last manager "
+                                "of the swarm");
+        else if (reachable_voters(eng, rid) < (n - 1) / 2 + 1)
+            rc = swarm__err_set(&e, SWARM_EINVALID,
+                                "rpc error: code = FailedPrecondition desc = can't remove member from the raft: this "
+                                "would result in a loss of quorum");
     }
-    int n = voters(eng);
-    if (n <= 1)
-        rc = swarm__err_set(&e, SWARM_EINVALID,
-                            "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of "
-                            "the swarm");
-    else if (reachable_voters(eng, rid) < (n - 1) / 2 + 1)
-        rc = swarm__err_set(&e, SWARM_EINVALID,
-                            "rpc error: code = FailedPrecondition desc = can't remove member from the raft: this "
-                            "would result in a loss of quorum");
     json_decref(node);
-    if (rc != 0) {
-        swarm__rpc_reply(call, rc, &e, NULL);
-        return 1;
-    }
-    if (rid == eng->raft_id) {
-        /* The leader demotes itself: leadership goes first, then the new leader does the rest. */
-        if (swarm__raft_transfer(eng->raft, 0, &e) != 0) {
-            swarm__rpc_reply(call, e.code, &e, NULL);
-            return 1;
-        }
-        swarm__log_info("replica", "handing leadership over before this manager is demoted");
-        lead_stop(eng);
-        json_t *body = json_pack("{s:s, s:O}", "Method", call->method, "Params", req);
-        forward *f = body ? forward_new(eng, SWARM__MSG_CONTROL, body, 0) : NULL;
-        if (f == NULL) {
-            swarm__err_set(&e, SWARM_ENOMEM, "out of memory");
-            swarm__rpc_reply(call, e.code, &e, NULL);
-            return 1;
-        }
-        f->call = call;
-        f->done = control_done;
-        return 1;
-    }
-    demotion *d = calloc(1, sizeof *d);
-    if (d == NULL)
-        return 0;
-    d->eng = eng;
-    d->call = call;
-    d->raft_id = rid;
-    swarm__controlapi_handler("NodeUpdate")(&eng->api, req, demoted_written, d);
+    if (rc == 0)
+        return 0; /* the write goes ahead; the group follows (reconcile) */
+    swarm__rpc_reply(call, rc, &e, NULL);
     return 1;
 }
 
-/* A manager whose node the store now calls a worker steps down (checked twice a second). */
-static void check_own_role(swarm__engine *eng)
+/*
+ * A manager whose node the store now calls a worker steps down; the leader
+ * does the Raft part (reconcile). A joining manager replays the swarm's
+ * history, its own earlier roles included: only live changes count.
+ */
+static void on_node_change(const swarm__event *ev, void *payload)
 {
-    if (eng->leading || eng->gaining || ++eng->role_checks % 25 != 0)
+    swarm__engine *eng = payload;
+    if (ev->op == SWARM__OP_DELETE || ev->index <= eng->live_from)
         return;
+    if (eng->leading) {
+        reconcile_soon(eng, 0);
+        return;
+    }
+    const char *id = swarm__json_str(ev->object, "ID");
+    if (id && strcmp(id, eng->node_id) == 0 && !eng->gaining)
+        step_down_if_demoted(eng);
+}
+
+/*
+ * A demoted manager keeps its member running until the leader has removed
+ * it from the group (a group of two could not commit the removal without
+ * it); a removed member hears from no leader any more, and that is when it
+ * steps down (watch).
+ */
+static void step_down_if_demoted(swarm__engine *eng)
+{
     json_t *self = NULL;
     swarm__err e;
-    if (swarm__controlapi_lookup(&eng->api, SWARM__KIND_NODE, eng->node_id, &self, &e) != 0)
+    if (eng->role != SWARM__NODE_MANAGER ||
+        swarm__controlapi_lookup(&eng->api, SWARM__KIND_NODE, eng->node_id, &self, &e) != 0)
         return;
     const char *role = swarm__json_str(self, "Spec.Role");
-    if (role && strcmp(role, "worker") == 0)
-        swarm__engine_change_role(eng, SWARM__NODE_WORKER);
+    if (role && strcmp(role, "worker") == 0 && !eng->demoted) {
+        swarm__log_info("replica", "this manager was demoted: it leaves once the group let it go");
+        eng->demoted = 1;
+    }
     json_decref(self);
+}
+
+/* Called by watch: a demoted member without a leader for two election timeouts was removed. */
+static void leave_if_removed(swarm__engine *eng, uint64_t leader_id)
+{
+    int64_t now = mono(eng);
+    if (!eng->demoted || eng->leading || eng->gaining || leader_id != 0) {
+        eng->leaderless_since = 0;
+        return;
+    }
+    if (eng->leaderless_since == 0)
+        eng->leaderless_since = now;
+    else if (now - eng->leaderless_since > 2000000LL * eng->raft_election_ms)
+        swarm__engine_change_role(eng, SWARM__NODE_WORKER);
 }
