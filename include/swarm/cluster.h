@@ -36,6 +36,12 @@ typedef struct swarm_cluster swarm_cluster_t;
  *                   swarm_runtime_register (swarm/sys/runtime.h).
  *   "Scheduler"     scheduling strategy: "spread" (default) or "binpack", or one
  *                   registered with swarm_scheduler_register.
+ *   "LeaderWait"    milliseconds (0..3600000, default 5000) a call on a manager
+ *                   waits for a leader while the managers elect one; then it
+ *                   fails with SWARM_ENOTLEADER.
+ *   "RaftTick"      milliseconds (10..60000, default 100): the length of the
+ *                   ticks the cluster's Spec.Raft counts in (heartbeat 1 tick,
+ *                   election timeout 10 ticks by default).
  * Unknown keys are rejected (SWARM_EINVALID naming the key).
  *
  * A node that was part of a swarm when it was closed comes back in it: its
@@ -80,6 +86,14 @@ SWARM_API int swarm_cluster_serve(swarm_cluster_t *c, const char *url);
  * listening for other nodes on ListenAddr (an AdvertiseAddr without a port
  * takes the listen port).
  *
+ * The swarm's state is replicated with Raft: this manager starts a group of
+ * one; more managers join with the manager token (swarm_cluster_join).
+ *
+ * "ForceNewCluster": true on a manager that is already in a swarm (for
+ * example the survivor after a majority of managers was lost) keeps all the
+ * swarm's state and makes this manager the only member of its Raft group;
+ * other managers can then join again.
+ *
  * Errors: SWARM_EINVALID (bad request), SWARM_EUNAVAILABLE with Docker's text
  * "This node is already part of a swarm..." when already in one, SWARM_EBUSY
  * when ListenAddr is in use (nothing is written then), SWARM_ECLOSED,
@@ -94,12 +108,24 @@ SWARM_API int swarm_cluster_init(swarm_cluster_t *c, const char *request_json);
  * The node first fetches the swarm's CA certificate and checks it against the
  * digest in the token (so a wrong manager learns nothing of the secret), then
  * asks for a node certificate with the token, and starts working for the
- * swarm. Returns once the node holds its certificate.
+ * swarm. Returns once the node holds its certificate; with the manager token,
+ * once it is a voting member of the managers' Raft group (it has caught up
+ * with the swarm's state). Any manager may be given: the leader signs.
  * Errors: SWARM_EINVALID (malformed or wrong token, "A valid join token is
  * necessary to join this cluster"; CA fingerprint mismatch), SWARM_EUNAVAILABLE
  * (already in a swarm), SWARM_ETIMEDOUT (no manager reachable within 20 s).
  */
 SWARM_API int swarm_cluster_join(swarm_cluster_t *c, const char *request_json);
+
+/*
+ * Calls on a manager that does not lead are forwarded to the leader. While
+ * the managers have no leader, a call waits up to the LeaderWait option; then
+ * writes fail with SWARM_ENOTLEADER ("The swarm does not have a leader...")
+ * and reads answer from this manager's own copy of the state. A write that
+ * the leader accepted but could not commit before losing leadership fails with
+ * SWARM_EUNAVAILABLE ("the outcome of the write is unknown"): it may still
+ * take effect.
+ */
 
 /**
  * Leaves the swarm (Docker's POST /swarm/leave). This node's tasks are

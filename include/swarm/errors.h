@@ -20,7 +20,7 @@ enum {
     SWARM_ENOTFOUND = -2,    /* no such object (404) */
     SWARM_EEXISTS = -3,      /* name already in use (409) */
     SWARM_ECONFLICT = -4,    /* stale version: the object changed since it was read */
-    SWARM_ENOTLEADER = -5,   /* this manager cannot accept writes right now */
+    SWARM_ENOTLEADER = -5,   /* the managers have no leader (quorum lost or an election outlasted LeaderWait) */
     SWARM_EUNAVAILABLE = -6, /* not a manager / not part of a swarm / quorum lost (503) */
     SWARM_ETIMEDOUT = -7,    /* the call did not complete in time; outcome unknown */
     SWARM_ECLOSED = -8,      /* the handle is closing or closed */

@@ -33,9 +33,11 @@ SWARM_API int swarm_node_list(swarm_cluster_t *c, const char *filters_json,
  * Replaces a node's Spec ({"Availability": "active"|"pause"|"drain",
  * "Labels": {...}, "Role": "worker"|"manager", "Name"}) at `version`
  * (Version.Index as read). Drain moves the node's tasks elsewhere; pause
- * stops new assignments. Errors: SWARM_ENOTFOUND, SWARM_ECONFLICT,
- * SWARM_EINVALID (bad or unknown field), SWARM_ENOTSUPPORTED (changing the
- * role: promotion needs replicated managers, not available yet).
+ * stops new assignments. "Role" promotes a worker (it joins the managers'
+ * Raft group within a heartbeat period) or demotes a manager (it leaves the
+ * group; its tasks keep running). Errors: SWARM_ENOTFOUND, SWARM_ECONFLICT,
+ * SWARM_EINVALID (bad or unknown field; demoting the last manager, or a
+ * manager whose removal would lose the managers' quorum).
  */
 SWARM_API int swarm_node_update(swarm_cluster_t *c, const char *id_or_name, uint64_t version, const char *spec_json);
 
@@ -57,7 +59,12 @@ SWARM_API const char *swarm_node_role(const swarm_node_t *n);
 SWARM_API const char *swarm_node_availability(const swarm_node_t *n);
 /** "ready", "down", "unknown" or "disconnected". */
 SWARM_API const char *swarm_node_state(const swarm_node_t *n);
-/** 1 if this node is the Raft leader, else 0. */
+/**
+ * 1 if this node was the Raft leader when the list was read, else 0. The
+ * JSON's ManagerStatus {"Leader", "Reachability": "reachable"|"unreachable",
+ * "Addr"} is the leader's view (a manager without a leader answers with its
+ * own); workers have none.
+ */
 SWARM_API int swarm_node_is_leader(const swarm_node_t *n);
 
 /** The Docker-shaped Node object as JSON text; free with swarm_free. */

@@ -59,7 +59,8 @@ struct swarm__engine {
     struct swarm__raft *raft;
     uint64_t raft_id;
     unsigned raft_tick_ms;                /* Spec.Raft's ticks are this long (option RaftTick) */
-    unsigned raft_heartbeat_ms, raft_election_ms; /* 0: defaults */
+    unsigned raft_heartbeat_ms, raft_election_ms; /* from Spec.Raft (replica.c raft_spec) */
+    unsigned raft_snapshot_threshold, raft_snapshot_trailing;
     int leader_wait_ms;                   /* how long calls wait for a leader */
     int raft_mode;                        /* SWARM__REPLICA_* for the next start of the roles */
     swarm__proposer *term_proposer;       /* the leader's components', for one term */

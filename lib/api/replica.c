@@ -62,6 +62,7 @@ static outlink *outlink_of(swarm__engine *eng, uint64_t link)
 
 static void flush(swarm__engine *eng);
 static void on_node_change(const swarm__event *ev, void *payload);
+static void on_cluster_change(swarm__engine *eng, const json_t *cluster);
 static void step_down_if_demoted(swarm__engine *eng);
 static void leave_if_removed(swarm__engine *eng, uint64_t leader_id);
 static void reconcile(swarm__engine *eng);
@@ -747,6 +748,47 @@ static void hook_raft(void *payload, uint64_t link, const char *node_id, const s
 
 /* ------------------------------------------------------------ lifecycle */
 
+/*
+ * Swarm's Spec.Raft counts in ticks (heartbeat 1, election 10); a tick here
+ * is the RaftTick option (100 ms). SnapshotInterval is how many entries go
+ * between snapshots, LogEntriesForSlowFollowers how many stay in the log
+ * behind one. A cluster without them (not yet replicated) takes the defaults.
+ */
+static void raft_spec(swarm__engine *eng, const json_t *cluster)
+{
+    int64_t hb_ticks = swarm__json_int(cluster, "Spec.Raft.HeartbeatTick", 1);
+    int64_t el_ticks = swarm__json_int(cluster, "Spec.Raft.ElectionTick", 10);
+    int64_t interval = swarm__json_int(cluster, "Spec.Raft.SnapshotInterval", 10000);
+    int64_t trailing = swarm__json_int(cluster, "Spec.Raft.LogEntriesForSlowFollowers", 500);
+    unsigned tick = eng->raft_tick_ms ? eng->raft_tick_ms : SWARM__RAFT_HEARTBEAT_MS;
+    if (hb_ticks < 1 || el_ticks <= hb_ticks || el_ticks > 1000)
+        hb_ticks = 1, el_ticks = 10;
+    eng->raft_heartbeat_ms = (unsigned)hb_ticks * tick;
+    eng->raft_election_ms = (unsigned)el_ticks * tick;
+    eng->raft_snapshot_threshold = interval > 0 && interval < UINT32_MAX ? (unsigned)interval : 10000;
+    eng->raft_snapshot_trailing = trailing > 0 && trailing < UINT32_MAX ? (unsigned)trailing : 500;
+}
+
+/* swarm update changed Spec.Raft: the running member follows. */
+static void on_cluster_change(swarm__engine *eng, const json_t *cluster)
+{
+    unsigned hb = eng->raft_heartbeat_ms, el = eng->raft_election_ms;
+    unsigned th = eng->raft_snapshot_threshold, tr = eng->raft_snapshot_trailing;
+    raft_spec(eng, cluster);
+    if (hb == eng->raft_heartbeat_ms && el == eng->raft_election_ms && th == eng->raft_snapshot_threshold &&
+        tr == eng->raft_snapshot_trailing)
+        return;
+    swarm__err e;
+    /* A follower that lost its leader keeps its short timeout until a leader is back (watch restores the new one). */
+    unsigned el_now = eng->fast_election ? swarm__raft_raw(eng->raft)->election_timeout : eng->raft_election_ms;
+    if (swarm__raft_set_timing(eng->raft, eng->raft_heartbeat_ms, el_now, eng->raft_snapshot_threshold,
+                               eng->raft_snapshot_trailing, &e) != 0)
+        swarm__log_warn("replica", "cannot apply Spec.Raft: %s", e.message);
+    else
+        swarm__log_info("replica", "Raft timing: heartbeat %u ms, election %u ms, snapshot every %u entries",
+                        eng->raft_heartbeat_ms, eng->raft_election_ms, eng->raft_snapshot_threshold);
+}
+
 static void hooks_set(swarm__engine *eng)
 {
     if (eng->nodeserver) {
@@ -766,17 +808,10 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
     eng->live_from = 0;
     eng->demoted = 0;
     eng->leaderless_since = 0;
-    /* Swarm's Spec.Raft counts in ticks (heartbeat 1, election 10); a tick here is RaftTick ms (100). */
     swarm__err ignored;
     json_t *cluster = eng->store ? swarm__engine_cluster(eng, &ignored) : NULL;
-    int64_t hb_ticks = swarm__json_int(cluster, "Spec.Raft.HeartbeatTick", 1);
-    int64_t el_ticks = swarm__json_int(cluster, "Spec.Raft.ElectionTick", 10);
+    raft_spec(eng, cluster);
     json_decref(cluster);
-    unsigned tick = eng->raft_tick_ms ? eng->raft_tick_ms : SWARM__RAFT_HEARTBEAT_MS;
-    if (hb_ticks < 1 || el_ticks <= hb_ticks || el_ticks > 1000)
-        hb_ticks = 1, el_ticks = 10;
-    eng->raft_heartbeat_ms = (unsigned)hb_ticks * tick;
-    eng->raft_election_ms = (unsigned)el_ticks * tick;
     swarm__raft_options o = {0};
     o.id = eng->raft_id;
     o.address = eng->advertise_addr;
@@ -787,6 +822,8 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
     o.store = eng->store;
     o.heartbeat_ms = eng->raft_heartbeat_ms;
     o.election_ms = eng->raft_election_ms;
+    o.snapshot_threshold = eng->raft_snapshot_threshold;
+    o.snapshot_trailing = eng->raft_snapshot_trailing;
     int rc = swarm__raft_new(&eng->raft, &o, e);
     if (rc != 0)
         return rc;
@@ -807,7 +844,7 @@ int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e)
         rc = swarm__err_set(e, SWARM_ENOMEM, "out of memory");
         goto fail;
     }
-    if (swarm__store_watch(eng->store, 1u << SWARM__KIND_NODE, on_node_change, eng, &eng->node_watch) != 0) {
+    if (swarm__store_watch(eng->store, 1u << SWARM__KIND_NODE | 1u << SWARM__KIND_CLUSTER, on_node_change, eng, &eng->node_watch) != 0) {
         rc = swarm__err_set(e, SWARM_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1050,8 +1087,8 @@ int swarm__replica_node_update(swarm__engine *eng, rpc_call *call, const json_t 
 }
 
 /*
- * A manager whose node the store now calls a worker steps down; the leader
- * does the Raft part (reconcile). A joining manager replays the swarm's
+ * Node and cluster changes (Spec.Raft). A manager whose node the store now
+ * calls a worker steps down; the leader does the Raft part (reconcile). A joining manager replays the swarm's
  * history, its own earlier roles included: only live changes count.
  */
 static void on_node_change(const swarm__event *ev, void *payload)
@@ -1059,6 +1096,10 @@ static void on_node_change(const swarm__event *ev, void *payload)
     swarm__engine *eng = payload;
     if (ev->op == SWARM__OP_DELETE || ev->index <= eng->live_from)
         return;
+    if (ev->kind == SWARM__KIND_CLUSTER) {
+        on_cluster_change(eng, ev->object);
+        return;
+    }
     if (eng->leading) {
         reconcile_soon(eng, 0);
         return;

@@ -82,11 +82,29 @@ int swarm__raft_new(swarm__raft **out, const swarm__raft_options *o, swarm__err 
     raft_set_election_timeout(&r->raft, el);
     /* A manager coming back (or cut off) asks first whether it could win: it does not depose a working leader. */
     raft_set_pre_vote(&r->raft, true);
+    /* A lost snapshot chunk is sent again after this, not libraft's 30 s. */
+    raft_set_install_snapshot_timeout(&r->raft, SWARM__RAFT_INSTALL_SNAPSHOT_MS);
     if (o->snapshot_threshold)
         raft_set_snapshot_threshold(&r->raft, o->snapshot_threshold);
     if (o->snapshot_trailing)
         raft_set_snapshot_trailing(&r->raft, o->snapshot_trailing);
     *out = r;
+    return 0;
+}
+
+int swarm__raft_set_timing(swarm__raft *r, unsigned heartbeat_ms, unsigned election_ms, unsigned snapshot_threshold,
+                           unsigned snapshot_trailing, swarm__err *e)
+{
+    if (heartbeat_ms == 0 || election_ms <= heartbeat_ms)
+        return swarm__err_set(e, SWARM_EINVALID, "raft: the heartbeat must be shorter than the election timeout");
+    if (r->raft.heartbeat_timeout != heartbeat_ms)
+        raft_set_heartbeat_timeout(&r->raft, heartbeat_ms);
+    if (r->raft.election_timeout != election_ms)
+        raft_set_election_timeout(&r->raft, election_ms);
+    if (snapshot_threshold)
+        raft_set_snapshot_threshold(&r->raft, snapshot_threshold);
+    if (snapshot_trailing)
+        raft_set_snapshot_trailing(&r->raft, snapshot_trailing);
     return 0;
 }
 

@@ -24,6 +24,7 @@
 
 #define SWARM__RAFT_HEARTBEAT_MS 100
 #define SWARM__RAFT_ELECTION_MS 1000
+#define SWARM__RAFT_INSTALL_SNAPSHOT_MS 5000
 
 /* ------------------------------------------------------------ FSM (fsm.c) */
 
@@ -97,6 +98,9 @@ typedef struct swarm__raft_options {
 int swarm__raft_new(swarm__raft **out, const swarm__raft_options *o, swarm__err *e);
 /* Makes this node the single voter of a new group (only on an empty log). SWARM_EEXISTS if state exists. */
 int swarm__raft_bootstrap(swarm__raft *r, swarm__err *e);
+/* Changes the timeouts and the snapshot policy of a running member (cluster Spec.Raft changed). */
+int swarm__raft_set_timing(swarm__raft *r, unsigned heartbeat_ms, unsigned election_ms, unsigned snapshot_threshold,
+                           unsigned snapshot_trailing, swarm__err *e);
 /* Loads the log, restores the snapshot, starts ticking. A joining node starts without bootstrap. */
 int swarm__raft_start(swarm__raft *r, swarm__err *e);
 /*

@@ -115,6 +115,28 @@ class SwarmdTest(unittest.TestCase):
         self.pids.update(pids)
         return tasks
 
+    def test_timing_flags_are_checked(self):
+        """--leader-wait and --raft-tick take milliseconds in range; anything else is refused before starting."""
+        state = os.path.join(self.tmp, "flags")
+        cases = [(["--raft-tick", "abc"], "swarmd: --raft-tick: not a number of milliseconds: abc\n"),
+                 (["--raft-tick", "5"], "swarmd: options: \"RaftTick\" must be milliseconds from 10 to 60000\n"),
+                 (["--leader-wait", "99999999"],
+                  "swarmd: options: \"LeaderWait\" must be milliseconds from 0 to 3600000\n")]
+        for flags, err in cases:
+            r = subprocess.run([SWARMD, "--state-dir", state] + flags, capture_output=True, text=True, timeout=30)
+            self.assertEqual((r.returncode, r.stderr), (1, err), flags)
+
+    def test_raft_spec_applies_at_once(self):
+        """swarm update of Spec.Raft reaches the running Raft member (ticks of --raft-tick, default 100 ms)."""
+        info = self.c.inspect()
+        spec = info["Spec"]
+        spec["Raft"]["ElectionTick"] = 20
+        spec["Raft"]["SnapshotInterval"] = 2000
+        self.c.update(spec=spec, version=info["Version"]["Index"])
+        logpath = self.daemon.log.name
+        wait_for(lambda: "Raft timing: heartbeat 100 ms, election 2000 ms, snapshot every 2000 entries"
+                 in open(logpath).read(), what="the new Raft timing in the log")
+
     def test_walkthrough(self):
         self.create("web", ["sleep", "300"], replicas=2)
         tasks = wait_for(lambda: self.running("web", 2), what="2 running tasks")
