@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SERVER_WORKERS 4
+/* Calls in service at once. A call on a manager may wait up to LeaderWait for a
+ * leader: enough workers that reads and other clients are not queued behind those. */
+#define SERVER_WORKERS 16
 
 /* Synchronous send/receive on a context (nng 1.5 has only the aio forms). */
 static int ctx_recv(nng_ctx ctx, nng_aio *aio, nng_msg **msg)

@@ -165,6 +165,14 @@ swarm__timer *swarm__timer_new(swarm__timers *ts, void (*cb)(void *), void *arg)
     return t;
 }
 
+int swarm__timer_wake(swarm__timer *t)
+{
+    if (t->ts->base == NULL)
+        return SWARM_ENOTSUPPORTED;
+    event_active(t->ev, EV_TIMEOUT, 0); /* libevent is made thread-safe by the loop (evthread_use_pthreads) */
+    return 0;
+}
+
 void swarm__timer_start(swarm__timer *t, int64_t ms)
 {
     if (ms < 0)

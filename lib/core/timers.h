@@ -35,6 +35,12 @@ swarm__timer *swarm__timer_new(swarm__timers *ts, void (*cb)(void *arg), void *a
 void swarm__timer_start(swarm__timer *t, int64_t ms); /* re-arms if armed */
 void swarm__timer_stop(swarm__timer *t);
 int swarm__timer_armed(const swarm__timer *t);
+/*
+ * Makes t's callback run soon on its loop; callable from ANY thread (the only
+ * timer call that is), while t exists. Real timers only: SWARM_ENOTSUPPORTED
+ * on virtual ones (a virtual cluster has one thread).
+ */
+int swarm__timer_wake(swarm__timer *t);
 void swarm__timer_free(swarm__timer *t); /* NULL allowed */
 
 /*

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,11 @@
  */
 #define WIRE_SNAPSHOT_CHUNK 16
 #define CHUNK_FLAG_LAST 1u
-/* Bytes of a chunk besides its data and configuration, at most: common header and fixed fields. */
-#define CHUNK_OVERHEAD (1 + 1 + 8 + 4 + 1024 + 6 * 8 + 1 + 4)
 
 /*
  * LMDB map: address space only (the file grows as pages are written), sized
  * for snapshots of several GiB: replacing one needs room for the old and the
- * new copy at once (copy-on-write). db_write grows it on MDB_MAP_FULL.
+ * new copy at once (copy-on-write). commit() grows it on MDB_MAP_FULL.
  */
 #define LMDB_MAP_SIZE (SIZE_MAX > 0xffffffffu ? (64ull << 30) : (1ull << 30))
 
@@ -209,6 +208,32 @@ typedef struct op {
     struct op *next;
 } op;
 
+/*
+ * The storage writer (durable storage only). The loop queues every write in
+ * raft's order; the writer takes all that is queued, commits it in one LMDB
+ * transaction (one sync) and hands the writes back, in order, for the loop
+ * to complete. With real timers a thread of the io's own is the writer; it
+ * wakes the loop (swarm__timer_wake) when a commit finished; with virtual timers the loop
+ * itself commits at its next turn, so a cluster on virtual time stays
+ * deterministic.
+ */
+typedef struct writer {
+    int on;       /* durable storage */
+    int threaded; /* a thread commits; else the loop does */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;    /* the queue got a write, or stop */
+    pthread_cond_t drained; /* `finished` moved */
+    struct wop *queue, *queue_tail; /* not taken yet */
+    struct wop *done, *done_tail;   /* committed (or failed), for the loop to complete */
+    uint64_t queued, finished;      /* sequence numbers: the last queued, the last committed or failed */
+    int failed;                     /* LMDB error of the first failed commit: every later write fails too */
+    int stop;
+    uint64_t commits;
+    /* Held by the loop's read transactions and by the map growth (which needs no transaction open). */
+    pthread_mutex_t env_lock;
+} writer;
+
 /* Messages held for a dialed link that is not up yet (bounded, oldest evicted, as raft_uv does). */
 #define PEER_QUEUE_MAX 8
 
@@ -227,6 +252,19 @@ typedef struct peer {
     struct peer *next;
 } peer;
 
+/* What names one InstallSnapshot on the wire: every chunk of it carries these. */
+typedef struct snap_id {
+    raft_term term, last_term;
+    raft_index last_index, conf_index;
+    uint64_t total; /* data bytes */
+} snap_id;
+
+static int snap_id_equal(const snap_id *a, const snap_id *b)
+{
+    return a->term == b->term && a->last_term == b->last_term && a->last_index == b->last_index &&
+           a->conf_index == b->conf_index && a->total == b->total;
+}
+
 /* An InstallSnapshot being handed to the transport chunk by chunk (one chunk per loop turn), on one link. */
 typedef struct outgoing {
     struct raft_io_send *req;
@@ -234,12 +272,11 @@ typedef struct outgoing {
     peer *p;
     uint64_t link;
     int broken; /* the link went down: fail at the next turn */
-    raft_term term, last_term;
-    raft_index last_index, conf_index;
+    snap_id id;
     unsigned char *conf; /* conf_write form, sent in the first chunk */
     size_t conf_len;
     const unsigned char *data; /* raft's snapshot buffer: alive until the send callback */
-    uint64_t total, offset;
+    uint64_t offset;
     unsigned char *frame; /* one chunk, reused: the transport copies what it sends */
     size_t frame_cap;
     struct outgoing *next;
@@ -250,11 +287,10 @@ typedef struct incoming {
     int active;
     raft_id from;
     uint64_t link; /* the link its last chunk came on */
-    raft_term term, last_term;
-    raft_index last_index, conf_index;
+    snap_id id;
     struct raft_configuration conf;
     unsigned char *data; /* raft_malloc'd, handed to raft when complete */
-    uint64_t total, received;
+    uint64_t received;
 } incoming;
 
 typedef struct io_impl {
@@ -281,8 +317,12 @@ typedef struct io_impl {
 
     MDB_env *env;
     MDB_dbi db_meta, db_log, db_snap;
+    writer w;
+    int broken;          /* a storage write failed: every later one fails (no holes in the log) */
+    unsigned puts_pending; /* snapshot writes not committed yet: the map still holds the older snapshot */
 
-    swarm__timer *tick_timer, *done_timer;
+    /* done_timer: deferred completions (0 ms); poll_timer: woken by the writer thread when a commit finished. */
+    swarm__timer *tick_timer, *done_timer, *poll_timer;
     unsigned tick_ms;
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
@@ -327,37 +367,35 @@ static uint64_t from_be64(const unsigned char *p)
     return v;
 }
 
-static int db_put_meta(io_impl *s, MDB_txn *txn)
+static void le_put(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static int db_put_meta(io_impl *s, MDB_txn *txn, raft_term term, raft_id vote)
 {
     unsigned char buf[16];
-    wbuf w = {0};
-    w_u64(&w, s->term);
-    w_u64(&w, s->vote);
-    if (w.failed) {
-        free(w.data);
-        return ENOMEM;
-    }
-    memcpy(buf, w.data, 16);
-    free(w.data);
+    le_put(buf, term, 8);
+    le_put(buf + 8, vote, 8);
     MDB_val k = {4, "tv01"}, v = {16, buf};
     return mdb_put(txn, s->db_meta, &k, &v, 0);
 }
 
-static int db_put_entry(io_impl *s, MDB_txn *txn, raft_index index, const log_entry *e)
+/* Writes straight from raft's buffer (MDB_RESERVE): u64le term, u8 type, payload. */
+static int db_put_entry(io_impl *s, MDB_txn *txn, raft_index index, const struct raft_entry *e)
 {
     unsigned char key[8];
     be64(key, index);
-    MDB_val k = {8, key}, v = {9 + e->len, NULL};
+    MDB_val k = {8, key}, v = {9 + e->buf.len, NULL};
     int rc = mdb_put(txn, s->db_log, &k, &v, MDB_RESERVE);
     if (rc != 0)
         return rc;
     unsigned char *p = v.mv_data;
-    raft_term t = e->term;
-    for (int i = 0; i < 8; i++, t >>= 8)
-        p[i] = (unsigned char)t;
+    le_put(p, e->term, 8);
     p[8] = (unsigned char)e->type;
-    if (e->len)
-        memcpy(p + 9, e->data, e->len);
+    if (e->buf.len)
+        memcpy(p + 9, e->buf.base, e->buf.len);
     return 0;
 }
 
@@ -380,12 +418,6 @@ static int db_del_range(io_impl *s, MDB_txn *txn, raft_index from, raft_index to
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static void le_put(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++, v >>= 8)
-        p[i] = (unsigned char)v;
 }
 
 /*
@@ -420,6 +452,14 @@ static int snap_parse(const MDB_val *v, snap_meta *m)
     m->data_len = (size_t)dl;
     m->data = r.left == dl ? r.p : NULL; /* inline (written before pieces existed, whatever its size) */
     return 0;
+}
+
+/* The stored snapshot's record, parsed (pointing into txn's map). 0, MDB_NOTFOUND or an LMDB error. */
+static int snap_load(io_impl *s, MDB_txn *txn, snap_meta *m)
+{
+    MDB_val k = {4, "snap"}, v;
+    int rc = mdb_get(txn, s->db_snap, &k, &v);
+    return rc == 0 ? snap_parse(&v, m) : rc;
 }
 
 static void piece_key(unsigned char key[9], uint64_t i)
@@ -530,76 +570,245 @@ static int db_put_snap(io_impl *s, MDB_txn *txn, const snap_src *src)
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
-typedef int (*txn_fn)(io_impl *s, MDB_txn *txn, void *arg);
-
-/* Runs fn in one synced write transaction (no-op without an environment). 0 or a RAFT_IOERR with errmsg. */
-static int db_write(struct raft_io *io, const char *what, txn_fn fn, void *arg)
-{
-    io_impl *s = impl_of(io);
-    if (s->env == NULL)
-        return 0;
-    int rc;
-    for (int attempt = 0;; attempt++) {
-        MDB_txn *txn;
-        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        if (rc == 0 && (rc = fn(s, txn, arg)) != 0)
-            mdb_txn_abort(txn);
-        else if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        if (rc != MDB_MAP_FULL || attempt == 4)
-            break;
-        /* No transaction is open (every one runs here, on the loop): the map may grow. */
-        MDB_envinfo info;
-        if (mdb_env_info(s->env, &info) != 0 || info.me_mapsize > SIZE_MAX / 2 ||
-            mdb_env_set_mapsize(s->env, info.me_mapsize * 2) != 0)
-            break;
-        swarm__log_info("raft", "raft storage: map grown to %zu MiB", (info.me_mapsize * 2) >> 20);
-    }
-    if (rc != 0) {
-        errmsgf(io, what, rc);
-        return RAFT_IOERR;
-    }
-    return 0;
-}
-
-static int tx_meta(io_impl *s, MDB_txn *txn, void *arg)
-{
-    (void)arg;
-    return db_put_meta(s, txn);
-}
-
 typedef struct range {
     raft_index from, to;
 } range;
 
-static int tx_entries(io_impl *s, MDB_txn *txn, void *arg)
+/* ------------------------------------------------------------ the writer */
+
+enum { W_APPEND, W_TRUNCATE, W_META, W_SNAPSHOT };
+
+/* One queued write, and the completion it owes raft once committed. */
+typedef struct wop {
+    int kind;
+    int rc;     /* set by the writer: 0 or the LMDB error of its transaction */
+    int waited; /* a synchronous call waits for it and takes it back (on its stack); never reaped */
+    uint64_t seq;
+    raft_index index;                 /* W_APPEND: of entries[0]; W_TRUNCATE: the first removed */
+    const struct raft_entry *entries; /* W_APPEND: raft's, alive until the append callback */
+    unsigned n;
+    raft_term term; /* W_META */
+    raft_id vote;
+    snap_src src;          /* W_SNAPSHOT: conf is ours, bufs raft's (alive until the put callback) */
+    unsigned char *conf;   /* W_SNAPSHOT: what src.conf points to */
+    range drop;            /* W_SNAPSHOT: log keys to delete ({0, 0}: all) */
+    int op_kind;           /* the completion: OP_APPEND, OP_PUT, or -1 for none */
+    void *req, *cb;
+    struct wop *next;
+} wop;
+
+static int wop_apply(io_impl *s, MDB_txn *txn, const wop *o)
 {
-    const range *r = arg;
     int rc = 0;
-    for (raft_index i = r->from; rc == 0 && i < r->to; i++)
-        rc = db_put_entry(s, txn, i, &s->log[i - s->first]);
-    return rc;
+    switch (o->kind) {
+    case W_APPEND:
+        for (unsigned i = 0; rc == 0 && i < o->n; i++)
+            rc = db_put_entry(s, txn, o->index + i, &o->entries[i]);
+        return rc;
+    case W_TRUNCATE:
+        return db_del_range(s, txn, o->index, 0);
+    case W_META:
+        return db_put_meta(s, txn, o->term, o->vote);
+    default:
+        rc = db_put_snap(s, txn, &o->src);
+        if (rc == 0 && o->drop.to > o->drop.from)
+            rc = db_del_range(s, txn, o->drop.from, o->drop.to);
+        else if (rc == 0 && o->drop.to == 0)
+            rc = db_del_range(s, txn, 1, 0);
+        return rc;
+    }
 }
 
-static int tx_truncate(io_impl *s, MDB_txn *txn, void *arg)
+/* Commits a list of writes in one synced transaction, growing the map when it is full. 0 or an LMDB error. */
+static int commit(io_impl *s, const wop *list)
 {
-    return db_del_range(s, txn, *(raft_index *)arg, 0);
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        MDB_txn *txn;
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc == 0) {
+            for (const wop *o = list; rc == 0 && o != NULL; o = o->next)
+                rc = wop_apply(s, txn, o);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        if (rc != MDB_MAP_FULL || attempt == 4)
+            return rc;
+        /* The writer's transaction is gone and env_lock keeps the loop's reads out: the map may grow. */
+        MDB_envinfo info;
+        pthread_mutex_lock(&s->w.env_lock);
+        int grown = mdb_env_info(s->env, &info) == 0 && info.me_mapsize <= SIZE_MAX / 2 &&
+                    mdb_env_set_mapsize(s->env, info.me_mapsize * 2) == 0;
+        pthread_mutex_unlock(&s->w.env_lock);
+        if (!grown)
+            return rc;
+        swarm__log_info("raft", "raft storage: map grown to %zu MiB", (info.me_mapsize * 2) >> 20);
+    }
 }
 
-typedef struct snap_write {
-    range drop; /* log keys to delete ({0, 0}: all) */
-    const snap_src *src;
-} snap_write;
-
-static int tx_snapshot(io_impl *s, MDB_txn *txn, void *arg)
+/* Takes everything queued and commits it (w->lock held on entry and on return, not meanwhile). */
+static void flush_locked(io_impl *s)
 {
-    const snap_write *w = arg;
-    int rc = db_put_snap(s, txn, w->src);
-    if (rc == 0 && w->drop.to > w->drop.from)
-        rc = db_del_range(s, txn, w->drop.from, w->drop.to);
-    else if (rc == 0 && w->drop.to == 0)
-        rc = db_del_range(s, txn, 1, 0);
-    return rc;
+    writer *w = &s->w;
+    wop *list = w->queue;
+    if (list == NULL)
+        return;
+    uint64_t last = w->queue_tail->seq;
+    w->queue = w->queue_tail = NULL;
+    int rc = w->failed;
+    pthread_mutex_unlock(&w->lock);
+    if (rc == 0)
+        rc = commit(s, list);
+    pthread_mutex_lock(&w->lock);
+    if (rc == 0)
+        w->commits++;
+    else if (w->failed == 0)
+        w->failed = rc;
+    for (wop *o = list, *next; o != NULL; o = next) {
+        next = o->next;
+        o->rc = rc;
+        o->next = NULL;
+        if (o->waited)
+            continue; /* its caller reads rc once `finished` says so, then it is gone */
+        if (w->done_tail)
+            w->done_tail->next = o;
+        else
+            w->done = o;
+        w->done_tail = o;
+    }
+    w->finished = last;
+    pthread_cond_broadcast(&w->drained);
+    if (w->threaded)
+        swarm__timer_wake(s->poll_timer); /* the loop completes them */
+}
+
+static void *writer_main(void *arg)
+{
+    io_impl *s = arg;
+    writer *w = &s->w;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->queue == NULL && !w->stop)
+            pthread_cond_wait(&w->work, &w->lock);
+        if (w->queue == NULL)
+            break;
+        flush_locked(s);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static int writer_start(io_impl *s, int threaded)
+{
+    writer *w = &s->w;
+    if (pthread_mutex_init(&w->lock, NULL) != 0)
+        return -1;
+    if (pthread_mutex_init(&w->env_lock, NULL) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        return -1;
+    }
+    if (pthread_cond_init(&w->work, NULL) != 0 || pthread_cond_init(&w->drained, NULL) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_mutex_destroy(&w->env_lock);
+        return -1;
+    }
+    w->on = 1;
+    if (threaded && pthread_create(&w->thread, NULL, writer_main, s) != 0)
+        threaded = 0; /* the loop commits, as with virtual timers */
+    w->threaded = threaded;
+    return 0;
+}
+
+/* Waits until every write queued so far is committed or failed (with the loop as writer: commits them now). */
+static void writes_wait(io_impl *s)
+{
+    writer *w = &s->w;
+    pthread_mutex_lock(&w->lock);
+    if (!w->threaded)
+        flush_locked(s);
+    while (w->finished < w->queued)
+        pthread_cond_wait(&w->drained, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Commits what is queued, ends the thread, frees writes never completed. */
+static void writer_stop(io_impl *s)
+{
+    writer *w = &s->w;
+    if (!w->on)
+        return;
+    writes_wait(s);
+    if (w->threaded) {
+        pthread_mutex_lock(&w->lock);
+        w->stop = 1;
+        pthread_cond_signal(&w->work);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+        w->threaded = 0;
+    }
+    while (w->done != NULL) {
+        wop *o = w->done;
+        w->done = o->next;
+        free(o->conf);
+        free(o);
+    }
+    s->stats.commits = w->commits;
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->drained);
+    pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->env_lock);
+    w->on = 0;
+}
+
+static void writes_push(io_impl *s, wop *o)
+{
+    writer *w = &s->w;
+    pthread_mutex_lock(&w->lock);
+    o->seq = ++w->queued;
+    o->next = NULL;
+    if (w->queue_tail)
+        w->queue_tail->next = o;
+    else
+        w->queue = o;
+    w->queue_tail = o;
+    if (w->threaded)
+        pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    s->stats.writes++;
+    if (!w->threaded && !swarm__timer_armed(s->done_timer)) {
+        swarm__timer_start(s->done_timer, 0);
+    }
+}
+
+static void broken_msg(struct raft_io *io)
+{
+    snprintf(io->errmsg, sizeof io->errmsg, "raft storage: an earlier write failed");
+}
+
+/*
+ * A synchronous write (term, vote, bootstrap, recover): queued behind every
+ * earlier write and waited for. 0 or RAFT_IOERR with errmsg.
+ */
+static int write_sync(struct raft_io *io, wop *o, const char *what)
+{
+    io_impl *s = impl_of(io);
+    if (s->broken) {
+        broken_msg(io);
+        return RAFT_IOERR;
+    }
+    o->waited = 1;
+    o->op_kind = -1;
+    writes_push(s, o);
+    writes_wait(s);
+    s->stats.sync_writes++;
+    if (o->rc != 0) {
+        s->broken = 1;
+        errmsgf(io, what, o->rc);
+        return RAFT_IOERR;
+    }
+    return 0;
 }
 
 static int log_reserve(io_impl *s, size_t more)
@@ -678,10 +887,9 @@ static int db_open(io_impl *s, const char *dir, swarm__err *e)
     }
     /* Load the snapshot. */
     if (rc == 0) {
-        k = (MDB_val){4, "snap"};
-        int g = mdb_get(txn, s->db_snap, &k, &v);
         snap_meta sm;
-        if (g == 0 && (rc = snap_parse(&v, &sm)) == 0) {
+        int g = snap_load(s, txn, &sm);
+        if (g == 0) {
             /* Only the metadata: the data stays in the map until load or snapshot_get copies it out for raft. */
             s->snap_conf = malloc(sm.conf_len ? sm.conf_len : 1);
             if (s->snap_conf == NULL) {
@@ -696,7 +904,7 @@ static int db_open(io_impl *s, const char *dir, swarm__err *e)
                 s->has_snap = 1;
                 s->first = s->snap_index + 1;
             }
-        } else if (g != 0 && g != MDB_NOTFOUND) {
+        } else if (g != MDB_NOTFOUND) {
             rc = g;
         }
     }
@@ -816,9 +1024,68 @@ static void run_op(op *o)
     free(o);
 }
 
+/*
+ * Turns the writes the writer finished into completions, in order. After a
+ * failure every later write fails too (the writer sees to it); those
+ * completions go newest first (integration.md 1.4) unless `natural` (close
+ * reverses the whole list itself). Returns whether writes are still out.
+ */
+static int writes_reap(struct raft_io *io, int natural)
+{
+    io_impl *s = impl_of(io);
+    writer *w = &s->w;
+    if (!w->on)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    if (!w->threaded)
+        flush_locked(s);
+    if (w->failed != 0) /* collect every write that will fail, to fail them together */
+        while (w->finished < w->queued)
+            pthread_cond_wait(&w->drained, &w->lock);
+    wop *list = w->done;
+    w->done = w->done_tail = NULL;
+    int out = w->finished < w->queued;
+    pthread_mutex_unlock(&w->lock);
+    op *failed = NULL;
+    for (wop *o = list, *next; o != NULL; o = next) {
+        next = o->next;
+        if (o->kind == W_SNAPSHOT)
+            s->puts_pending--;
+        if (o->rc != 0 && !s->broken) {
+            s->broken = 1;
+            errmsgf(io, "write", o->rc);
+        }
+        if (o->rc != 0 && o->kind == W_APPEND && o->index >= s->first && o->index < s->first + s->n)
+            log_cut(s, (size_t)(o->index - s->first)); /* the mirror follows what is stored */
+        if (o->op_kind >= 0) {
+            int status = o->rc != 0 ? RAFT_IOERR : 0;
+            if (status == 0 || natural) {
+                queue_op(s, o->op_kind, o->req, o->cb, status, NULL);
+            } else {
+                op *f = calloc(1, sizeof *f);
+                if (f == NULL)
+                    abort(); /* as queue_op */
+                *f = (op){o->op_kind, status, o->req, o->cb, NULL, failed};
+                failed = f;
+            }
+        }
+        free(o->conf);
+        free(o);
+    }
+    while (failed != NULL) { /* newest first */
+        op *f = failed;
+        failed = f->next;
+        queue_op(s, f->kind, f->req, f->cb, f->status, NULL);
+        free(f);
+    }
+    return out;
+}
+
 static void run_done(void *arg)
 {
-    io_impl *s = arg;
+    struct raft_io *io = arg;
+    io_impl *s = impl_of(io);
+    writes_reap(io, 0); /* writes still out wake the loop when they finish */
     op *list = s->head;
     s->head = s->tail = NULL;
     while (list != NULL) {
@@ -852,16 +1119,22 @@ static void m_close(struct raft_io *io, raft_io_close_cb cb)
     io_impl *s = impl_of(io);
     s->closed = 1;
     swarm__timer_stop(s->tick_timer);
-    swarm__timer_stop(s->done_timer);
     swarm__timer_stop(s->pump_timer);
     while (s->sending != NULL) { /* queued as cancelled, finished below with the rest */
         outgoing *o = s->sending;
         s->sending = o->next;
         outgoing_finish(s, o, RAFT_CANCELED);
     }
-    swarm__timer_stop(s->done_timer);
     reassembly_free(s);
-    /* Finish pending requests newest first (integration.md 1.4). Appends were durable already. */
+    /* Writes in flight are committed first (the writer is joined), so appends finish with their real status. */
+    if (s->w.on) {
+        writes_wait(s);
+        writes_reap(io, 1);
+        writer_stop(s);
+    }
+    swarm__timer_stop(s->done_timer);
+    swarm__timer_stop(s->poll_timer);
+    /* Finish pending requests newest first (integration.md 1.4). */
     op *rev = NULL;
     while (s->head != NULL) {
         op *o = s->head;
@@ -886,6 +1159,27 @@ static void m_close(struct raft_io *io, raft_io_close_cb cb)
         cb(io);
 }
 
+/* Copies the stored snapshot's data (the one the mirror describes) to out. 0 or an LMDB error. */
+static int snap_read_stored(io_impl *s, unsigned char *out)
+{
+    if (s->puts_pending > 0)
+        writes_wait(s); /* the mirror runs ahead of the map until the put commits */
+    pthread_mutex_lock(&s->w.env_lock);
+    MDB_txn *txn;
+    snap_meta sm;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = snap_load(s, txn, &sm);
+        if (rc == 0 && (sm.index != s->snap_index || sm.term != s->snap_term || sm.data_len != s->snap_data_len))
+            rc = MDB_CORRUPTED;
+        if (rc == 0)
+            rc = snap_read(s, txn, &sm, out);
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->w.env_lock);
+    return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+}
+
 /* The stored snapshot as raft wants it: one raft_malloc'd buffer, the only full copy made. 0, RAFT_NOMEM or RAFT_IOERR. */
 static int snap_copy(struct raft_io *io, struct raft_snapshot **out)
 {
@@ -898,50 +1192,27 @@ static int snap_copy(struct raft_io *io, struct raft_snapshot **out)
     snap->configuration_index = s->snap_conf_index;
     raft_configuration_init(&snap->configuration);
     snap->bufs = raft_calloc(1, sizeof *snap->bufs);
-    if (snap->bufs == NULL || swarm__raft_conf_decode(&snap->configuration, s->snap_conf, s->snap_conf_len) != 0) {
+    if (snap->bufs != NULL) {
+        snap->n_bufs = 1;
+        snap->bufs[0].base = raft_malloc(s->snap_data_len ? s->snap_data_len : 1);
+        snap->bufs[0].len = s->snap_data_len;
+    }
+    if (snap->bufs == NULL || snap->bufs[0].base == NULL ||
+        swarm__raft_conf_decode(&snap->configuration, s->snap_conf, s->snap_conf_len) != 0) {
         snap_free(snap);
         return RAFT_NOMEM;
     }
-    snap->n_bufs = 1;
-    int rc = 0;
     if (s->env == NULL) {
-        snap->bufs[0].base = raft_malloc(s->snap_data_len ? s->snap_data_len : 1);
-        if (snap->bufs[0].base == NULL)
-            rc = RAFT_NOMEM;
-        else if (s->snap_data_len)
+        if (s->snap_data_len)
             memcpy(snap->bufs[0].base, s->snap_data, s->snap_data_len);
     } else {
-        MDB_txn *txn;
-        MDB_val k = {4, "snap"}, v;
-        snap_meta sm;
-        int mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-        if (mrc == 0) {
-            mrc = mdb_get(txn, s->db_snap, &k, &v);
-            if (mrc == 0)
-                mrc = snap_parse(&v, &sm);
-            if (mrc == 0 && (sm.index != s->snap_index || sm.term != s->snap_term))
-                mrc = MDB_CORRUPTED;
-            if (mrc == 0 && sm.data_len != s->snap_data_len)
-                mrc = MDB_CORRUPTED;
-            if (mrc == 0) {
-                snap->bufs[0].base = raft_malloc(sm.data_len ? sm.data_len : 1);
-                if (snap->bufs[0].base == NULL)
-                    rc = RAFT_NOMEM;
-                else
-                    mrc = snap_read(s, txn, &sm, snap->bufs[0].base);
-            }
-            mdb_txn_abort(txn);
-        }
-        if (mrc != 0) {
-            errmsgf(io, "read snapshot", mrc);
-            rc = RAFT_IOERR;
+        int rc = snap_read_stored(s, snap->bufs[0].base);
+        if (rc != 0) {
+            errmsgf(io, "read snapshot", rc);
+            snap_free(snap);
+            return RAFT_IOERR;
         }
     }
-    if (rc != 0) {
-        snap_free(snap);
-        return rc;
-    }
-    snap->bufs[0].len = s->snap_data_len;
     *out = snap;
     return 0;
 }
@@ -999,10 +1270,12 @@ static int m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raf
     return 0;
 }
 
-/* Appends to the mirror (copying) and persists; on failure nothing changes. */
-static int store_entries(struct raft_io *io, const struct raft_entry *entries, unsigned n)
+/*
+ * Appends to the mirror (copying) at the end of the log; with durable
+ * storage o (filled in here) queues their write. On failure nothing changes.
+ */
+static int store_entries(io_impl *s, const struct raft_entry *entries, unsigned n, wop *o)
 {
-    io_impl *s = impl_of(io);
     if (log_reserve(s, n) != 0)
         return RAFT_NOMEM;
     size_t at = s->n;
@@ -1020,9 +1293,46 @@ static int store_entries(struct raft_io *io, const struct raft_entry *entries, u
             memcpy(le->data, entries[i].buf.base, le->len);
         s->n++;
     }
-    range r = {s->first + at, s->first + s->n};
-    int rc = db_write(io, "append", tx_entries, &r);
-    if (rc != 0)
+    if (o != NULL) {
+        o->kind = W_APPEND;
+        o->index = s->first + at;
+        o->entries = entries;
+        o->n = n;
+        if (!o->waited)
+            writes_push(s, o);
+    }
+    return 0;
+}
+
+/* Stores term and vote durably (synchronous, as raft requires); on failure the old values stay. */
+static int store_meta(struct raft_io *io, raft_term term, raft_id vote, const char *what)
+{
+    io_impl *s = impl_of(io);
+    if (s->w.on) {
+        wop o = {0};
+        o.kind = W_META;
+        o.term = term;
+        o.vote = vote;
+        int rc = write_sync(io, &o, what);
+        if (rc != 0)
+            return rc;
+    }
+    s->term = term;
+    s->vote = vote;
+    return 0;
+}
+
+/* One entry written synchronously (bootstrap, recover): `e` lives on the caller's stack. */
+static int store_entry_sync(struct raft_io *io, const struct raft_entry *e, const char *what)
+{
+    io_impl *s = impl_of(io);
+    wop o = {0};
+    o.waited = 1;
+    int rc = store_entries(s, e, 1, s->w.on ? &o : NULL);
+    if (rc != 0 || !s->w.on)
+        return rc;
+    size_t at = s->n - 1;
+    if ((rc = write_sync(io, &o, what)) != 0)
         log_cut(s, at);
     return rc;
 }
@@ -1038,13 +1348,9 @@ static int m_bootstrap(struct raft_io *io, const struct raft_configuration *conf
         return rc;
     struct raft_entry e = {1, RAFT_CHANGE, buf, NULL};
     s->first = 1;
-    rc = store_entries(io, &e, 1);
+    rc = store_entry_sync(io, &e, "bootstrap");
     raft_free(buf.base);
-    if (rc != 0)
-        return rc;
-    s->term = 1;
-    s->vote = 0;
-    return db_write(io, "bootstrap", tx_meta, NULL);
+    return rc != 0 ? rc : store_meta(io, 1, 0, "bootstrap");
 }
 
 static int m_recover(struct raft_io *io, const struct raft_configuration *conf)
@@ -1054,35 +1360,19 @@ static int m_recover(struct raft_io *io, const struct raft_configuration *conf)
     if (rc != 0)
         return rc;
     struct raft_entry e = {1, RAFT_CHANGE, buf, NULL};
-    rc = store_entries(io, &e, 1);
+    rc = store_entry_sync(io, &e, "recover");
     raft_free(buf.base);
     return rc;
 }
 
 static int m_set_term(struct raft_io *io, raft_term term)
 {
-    io_impl *s = impl_of(io);
-    raft_term ot = s->term;
-    raft_id ov = s->vote;
-    s->term = term;
-    s->vote = 0;
-    int rc = db_write(io, "set term", tx_meta, NULL);
-    if (rc != 0) {
-        s->term = ot;
-        s->vote = ov;
-    }
-    return rc;
+    return store_meta(io, term, 0, "set term");
 }
 
 static int m_set_vote(struct raft_io *io, raft_id id)
 {
-    io_impl *s = impl_of(io);
-    raft_id ov = s->vote;
-    s->vote = id;
-    int rc = db_write(io, "set vote", tx_meta, NULL);
-    if (rc != 0)
-        s->vote = ov;
-    return rc;
+    return store_meta(io, impl_of(io)->term, id, "set vote");
 }
 
 static int m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[], unsigned n,
@@ -1091,13 +1381,28 @@ static int m_append(struct raft_io *io, struct raft_io_append *req, const struct
     io_impl *s = impl_of(io);
     if (s->closed)
         return RAFT_CANCELED;
-    /* Written (and synced) now: a failure is reported synchronously, so no later append can leave a hole. */
-    int rc = store_entries(io, entries, n);
-    if (rc != 0)
-        return rc;
+    if (s->broken) { /* a write failed: nothing after it may land (no holes) */
+        broken_msg(io);
+        return RAFT_IOERR;
+    }
     req->cb = cb;
-    queue_op(s, OP_APPEND, req, (void *)cb, 0, NULL);
-    return 0;
+    if (!s->w.on) {
+        int rc = store_entries(s, entries, n, NULL);
+        if (rc == 0)
+            queue_op(s, OP_APPEND, req, (void *)cb, 0, NULL);
+        return rc;
+    }
+    /* Written from raft's buffers (alive until the callback); the callback follows the commit. */
+    wop *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return RAFT_NOMEM;
+    o->op_kind = OP_APPEND;
+    o->req = req;
+    o->cb = (void *)cb;
+    int rc = store_entries(s, entries, n, o);
+    if (rc != 0)
+        free(o);
+    return rc;
 }
 
 static int m_truncate(struct raft_io *io, raft_index index)
@@ -1107,10 +1412,21 @@ static int m_truncate(struct raft_io *io, raft_index index)
         index = s->first;
     if (index >= s->first + s->n)
         return 0;
-    int rc = db_write(io, "truncate", tx_truncate, &index);
-    if (rc == 0)
-        log_cut(s, (size_t)(index - s->first));
-    return rc;
+    if (s->broken) {
+        broken_msg(io);
+        return RAFT_IOERR;
+    }
+    if (s->w.on) { /* after every earlier append, before every later one: the queue's order */
+        wop *o = calloc(1, sizeof *o);
+        if (o == NULL)
+            return RAFT_NOMEM;
+        o->kind = W_TRUNCATE;
+        o->index = index;
+        o->op_kind = -1;
+        writes_push(s, o);
+    }
+    log_cut(s, (size_t)(index - s->first));
+    return 0;
 }
 
 static int m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
@@ -1119,6 +1435,10 @@ static int m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_
     io_impl *s = impl_of(io);
     if (s->closed)
         return RAFT_CANCELED;
+    if (s->broken) {
+        broken_msg(io);
+        return RAFT_IOERR;
+    }
     wbuf cw = {0};
     conf_write(&cw, &snap->configuration);
     if (cw.failed) {
@@ -1142,19 +1462,32 @@ static int m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_
             off += snap->bufs[i].len;
         }
     }
-    snap_src src = {snap->index, snap->configuration_index, snap->term, cw.data, cw.len, snap->bufs, snap->n_bufs,
-                    data_len};
-    snap_write w = {{0, 0}, &src}; /* trailing == 0: drop the whole log */
+    range drop = {0, 0}; /* trailing == 0: the whole log */
     if (trailing > 0) {
-        w.drop.from = 1;
-        w.drop.to = snap->index > trailing ? snap->index - trailing + 1 : 1; /* delete [1, index-trailing] */
+        drop.from = 1;
+        drop.to = snap->index > trailing ? snap->index - trailing + 1 : 1; /* delete [1, index-trailing] */
     }
-    /* The old snapshot stays until the new one is durable. */
-    int rc = db_write(io, "snapshot", tx_snapshot, &w);
-    if (rc != 0) {
-        free(cw.data);
-        free(mirror);
-        return rc;
+    if (s->w.on) {
+        /* The writer copies raft's buffers into the map (off the loop); the old snapshot stays until then. */
+        wop *o = calloc(1, sizeof *o);
+        unsigned char *conf = malloc(cw.len ? cw.len : 1);
+        if (o == NULL || conf == NULL) {
+            free(o);
+            free(conf);
+            free(cw.data);
+            return RAFT_NOMEM;
+        }
+        memcpy(conf, cw.data, cw.len);
+        o->kind = W_SNAPSHOT;
+        o->conf = conf;
+        o->src = (snap_src){snap->index, snap->configuration_index, snap->term, conf, cw.len, snap->bufs,
+                            snap->n_bufs, data_len};
+        o->drop = drop;
+        o->op_kind = OP_PUT;
+        o->req = req;
+        o->cb = (void *)cb;
+        s->puts_pending++;
+        writes_push(s, o);
     }
     free(s->snap_conf);
     free(s->snap_data);
@@ -1169,11 +1502,12 @@ static int m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_
     if (trailing == 0) {
         log_cut(s, 0);
         s->first = snap->index + 1;
-    } else if (w.drop.to > s->first) {
-        log_drop_front(s, (size_t)(w.drop.to - s->first));
+    } else if (drop.to > s->first) {
+        log_drop_front(s, (size_t)(drop.to - s->first));
     }
     req->cb = cb;
-    queue_op(s, OP_PUT, req, (void *)cb, 0, NULL);
+    if (!s->w.on)
+        queue_op(s, OP_PUT, req, (void *)cb, 0, NULL);
     return 0;
 }
 
@@ -1390,12 +1724,12 @@ static int send_chunk(io_impl *s, outgoing *o)
     size_t fixed = 1 + 1 + 8 + 4 + alen + 6 * 8 + 1 + (o->offset == 0 ? o->conf_len : 0) + 4;
     if (fixed >= SWARM_TRANSPORT_MAX_MESSAGE)
         return RAFT_TOOBIG;
-    uint64_t n = o->total - o->offset;
+    uint64_t n = o->id.total - o->offset;
     if (n > s->chunk_size)
         n = s->chunk_size;
     if (n > SWARM_TRANSPORT_MAX_MESSAGE - fixed)
         n = SWARM_TRANSPORT_MAX_MESSAGE - fixed;
-    int last = o->offset + n == o->total;
+    int last = o->offset + n == o->id.total;
     if (o->frame_cap < fixed + n) {
         unsigned char *g = realloc(o->frame, fixed + n);
         if (g == NULL)
@@ -1408,11 +1742,11 @@ static int send_chunk(io_impl *s, outgoing *o)
     w_u8(&w, WIRE_SNAPSHOT_CHUNK);
     w_u64(&w, s->id);
     w_bytes(&w, s->address, alen);
-    w_u64(&w, o->term);
-    w_u64(&w, o->last_index);
-    w_u64(&w, o->last_term);
-    w_u64(&w, o->conf_index);
-    w_u64(&w, o->total);
+    w_u64(&w, o->id.term);
+    w_u64(&w, o->id.last_index);
+    w_u64(&w, o->id.last_term);
+    w_u64(&w, o->id.conf_index);
+    w_u64(&w, o->id.total);
     w_u64(&w, o->offset);
     w_u8(&w, last ? CHUNK_FLAG_LAST : 0);
     if (o->offset == 0)
@@ -1472,14 +1806,10 @@ static int send_snapshot(io_impl *s, struct raft_io_send *req, const struct raft
     o->cb = cb;
     o->p = p;
     o->link = link;
-    o->term = is->term;
-    o->last_index = is->last_index;
-    o->last_term = is->last_term;
-    o->conf_index = is->conf_index;
+    o->id = (snap_id){is->term, is->last_term, is->last_index, is->conf_index, is->data.len};
     o->conf = cw.data;
     o->conf_len = cw.len;
     o->data = is->data.base;
-    o->total = is->data.len;
     /* A newer snapshot for the same peer replaces one still being sent (their chunks must not interleave). */
     outgoing **pp = &s->sending;
     while (*pp != NULL) {
@@ -1541,13 +1871,10 @@ static void reassembly_drop(io_impl *s, const char *why)
     if (!in->active)
         return;
     swarm__log_warn("raft", "raft: partial snapshot %llu/%llu from node %llu dropped after %llu of %llu bytes: %s",
-                    (unsigned long long)in->last_term, (unsigned long long)in->last_index,
+                    (unsigned long long)in->id.last_term, (unsigned long long)in->id.last_index,
                     (unsigned long long)in->from, (unsigned long long)in->received,
-                    (unsigned long long)in->total, why);
-    raft_free(in->data);
-    raft_configuration_close(&in->conf);
-    memset(in, 0, sizeof *in);
-    swarm__timer_stop(s->reassembly_timer);
+                    (unsigned long long)in->id.total, why);
+    reassembly_free(s);
     s->stats.partials_dropped++;
 }
 
@@ -1557,9 +1884,8 @@ static void reassembly_idle(void *arg)
 }
 
 typedef struct chunk {
-    raft_term term, last_term;
-    raft_index last_index, conf_index;
-    uint64_t total, offset;
+    snap_id id;
+    uint64_t offset;
     unsigned flags;
     const unsigned char *data;
     size_t len;
@@ -1577,11 +1903,11 @@ static void receive_chunk(struct raft_io *io, uint64_t link, rbuf *r, raft_id fr
     chunk c;
     struct raft_configuration conf;
     int has_conf = 0;
-    c.term = r_u64(r);
-    c.last_index = r_u64(r);
-    c.last_term = r_u64(r);
-    c.conf_index = r_u64(r);
-    c.total = r_u64(r);
+    c.id.term = r_u64(r);
+    c.id.last_index = r_u64(r);
+    c.id.last_term = r_u64(r);
+    c.id.conf_index = r_u64(r);
+    c.id.total = r_u64(r);
     c.offset = r_u64(r);
     c.flags = r_u8(r);
     if (!r->failed && c.offset == 0) {
@@ -1590,41 +1916,36 @@ static void receive_chunk(struct raft_io *io, uint64_t link, rbuf *r, raft_id fr
         has_conf = 1;
     }
     c.data = r_bytes(r, &c.len);
-    if (r->failed || r->left != 0 || (c.flags & ~CHUNK_FLAG_LAST) != 0 || c.offset > c.total ||
-        c.len > c.total - c.offset || ((c.flags & CHUNK_FLAG_LAST) != 0) != (c.offset + c.len == c.total) ||
-        (c.len == 0 && c.total != 0))
+    if (r->failed || r->left != 0 || (c.flags & ~CHUNK_FLAG_LAST) != 0 || c.offset > c.id.total ||
+        c.len > c.id.total - c.offset || ((c.flags & CHUNK_FLAG_LAST) != 0) != (c.offset + c.len == c.id.total) ||
+        (c.len == 0 && c.id.total != 0))
         goto refuse;
     if (c.offset == 0) {
         uint64_t cap = s->snapshot_limit ? s->snapshot_limit : reassembly_cap();
-        if (c.total > cap) {
+        if (c.id.total > cap) {
             swarm__log_warn("raft", "raft: snapshot of %llu bytes from node %llu refused: above the limit of %llu bytes",
-                            (unsigned long long)c.total, (unsigned long long)from, (unsigned long long)cap);
+                            (unsigned long long)c.id.total, (unsigned long long)from, (unsigned long long)cap);
             goto refuse;
         }
         if (in->active) {
-            if (in->term > c.term) /* a deposed leader's: raft would refuse it anyway */
+            if (in->id.term > c.id.term) /* a deposed leader's: raft would refuse it anyway */
                 goto refuse;
             reassembly_drop(s, "a new snapshot started");
         }
-        unsigned char *data = raft_malloc(c.total ? (size_t)c.total : 1);
+        unsigned char *data = raft_malloc(c.id.total ? (size_t)c.id.total : 1);
         if (data == NULL) {
             swarm__log_warn("raft", "raft: snapshot of %llu bytes from node %llu refused: out of memory",
-                            (unsigned long long)c.total, (unsigned long long)from);
+                            (unsigned long long)c.id.total, (unsigned long long)from);
             goto refuse;
         }
         in->active = 1;
         in->from = from;
-        in->term = c.term;
-        in->last_index = c.last_index;
-        in->last_term = c.last_term;
-        in->conf_index = c.conf_index;
+        in->id = c.id;
         in->conf = conf; /* moved */
         has_conf = 0;
         in->data = data;
-        in->total = c.total;
         in->received = 0;
-    } else if (!in->active || in->from != from || in->term != c.term || in->last_index != c.last_index ||
-               in->last_term != c.last_term || in->conf_index != c.conf_index || in->total != c.total) {
+    } else if (!in->active || in->from != from || !snap_id_equal(&in->id, &c.id)) {
         goto refuse; /* not the snapshot being reassembled (a leftover of an older one): no harm to it */
     } else if (in->received != c.offset) {
         reassembly_drop(s, "a chunk is missing or out of order");
@@ -1644,13 +1965,13 @@ static void receive_chunk(struct raft_io *io, uint64_t link, rbuf *r, raft_id fr
     m.type = RAFT_IO_INSTALL_SNAPSHOT;
     m.server_id = from;
     m.server_address = address;
-    m.install_snapshot.term = in->term;
-    m.install_snapshot.last_index = in->last_index;
-    m.install_snapshot.last_term = in->last_term;
+    m.install_snapshot.term = in->id.term;
+    m.install_snapshot.last_index = in->id.last_index;
+    m.install_snapshot.last_term = in->id.last_term;
     m.install_snapshot.conf = in->conf;
-    m.install_snapshot.conf_index = in->conf_index;
+    m.install_snapshot.conf_index = in->id.conf_index;
     m.install_snapshot.data.base = in->data;
-    m.install_snapshot.data.len = (size_t)in->total;
+    m.install_snapshot.data.len = (size_t)in->id.total;
     memset(in, 0, sizeof *in);
     swarm__timer_stop(s->reassembly_timer);
     s->stats.snapshots_received++;
@@ -1799,15 +2120,20 @@ int swarm__raft_io_new(struct raft_io **out, swarm__timers *timers, const swarm_
     s->chunk_size = SWARM__RAFT_CHUNK_SIZE_DEFAULT;
     s->reassembly_ms = SWARM__RAFT_REASSEMBLY_MS_DEFAULT;
     s->tick_timer = swarm__timer_new(timers, on_tick, io);
-    s->done_timer = swarm__timer_new(timers, run_done, s);
+    s->done_timer = swarm__timer_new(timers, run_done, io);
+    s->poll_timer = swarm__timer_new(timers, run_done, io);
     s->pump_timer = swarm__timer_new(timers, pump, s);
     s->reassembly_timer = swarm__timer_new(timers, reassembly_idle, s);
-    if (s->tick_timer == NULL || s->done_timer == NULL || s->pump_timer == NULL || s->reassembly_timer == NULL) {
+    if (s->tick_timer == NULL || s->done_timer == NULL || s->poll_timer == NULL || s->pump_timer == NULL ||
+        s->reassembly_timer == NULL) {
         swarm__raft_io_free(io);
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
     }
     if (dir != NULL) {
         int rc = db_open(s, dir, e);
+        /* Real timers: a writer thread; virtual ones: the loop writes, deterministically. */
+        if (rc == 0 && writer_start(s, swarm__timers_clock(timers) == swarm__clock_system()) != 0)
+            rc = swarm__err_set(e, SWARM_ENOMEM, "raft: cannot start the storage writer");
         if (rc != 0) {
             swarm__raft_io_free(io);
             return rc;
@@ -1838,6 +2164,7 @@ void swarm__raft_io_free(struct raft_io *io)
     if (io == NULL)
         return;
     io_impl *s = impl_of(io);
+    writer_stop(s); /* what is queued is committed first */
     while (s->head != NULL) { /* never started or closed without raft: drop silently */
         op *o = s->head;
         s->head = o->next;
@@ -1859,6 +2186,7 @@ void swarm__raft_io_free(struct raft_io *io)
     }
     swarm__timer_free(s->tick_timer);
     swarm__timer_free(s->done_timer);
+    swarm__timer_free(s->poll_timer);
     swarm__timer_free(s->pump_timer);
     swarm__timer_free(s->reassembly_timer);
     log_cut(s, 0);
@@ -1874,8 +2202,7 @@ void swarm__raft_io_free(struct raft_io *io)
 
 void swarm__raft_io_set_chunk_size(struct raft_io *io, size_t bytes)
 {
-    size_t max = SWARM_TRANSPORT_MAX_MESSAGE - CHUNK_OVERHEAD;
-    impl_of(io)->chunk_size = bytes == 0 ? SWARM__RAFT_CHUNK_SIZE_DEFAULT : bytes > max ? max : bytes;
+    impl_of(io)->chunk_size = bytes == 0 ? SWARM__RAFT_CHUNK_SIZE_DEFAULT : bytes; /* send_chunk keeps within the message limit */
 }
 
 void swarm__raft_io_set_reassembly_timeout(struct raft_io *io, unsigned ms)
@@ -1890,5 +2217,11 @@ void swarm__raft_io_set_snapshot_limit(struct raft_io *io, uint64_t bytes)
 
 void swarm__raft_io_get_stats(swarm__raft_io_stats *out, struct raft_io *io)
 {
-    *out = impl_of(io)->stats;
+    io_impl *s = impl_of(io);
+    *out = s->stats;
+    if (s->w.on) {
+        pthread_mutex_lock(&s->w.lock);
+        out->commits = s->w.commits;
+        pthread_mutex_unlock(&s->w.lock);
+    }
 }

@@ -5,9 +5,11 @@
  * own), and time/randomness from lib/core/timers.h + swarm__clock (so a whole
  * cluster runs on virtual time).
  *
- * Threading: everything on the node's loop thread, as libraft requires. No
- * raft callback is ever made from inside the raft_io call that caused it:
- * completions are deferred through a 0 ms timer.
+ * Threading: every raft_io method and every raft callback on the node's loop
+ * thread, as libraft requires. No raft callback is ever made from inside the
+ * raft_io call that caused it: completions are deferred through a 0 ms timer.
+ * With durable storage and real (libevent) timers the io also runs one
+ * writer thread of its own, the only one to write to LMDB (see Storage).
  *
  * Transport: the node owns the transport (opened, listening) and forwards
  * link_up/link_down and every SWARM__MSG_RAFT message to the io. The io dials
@@ -41,12 +43,24 @@
  *
  * Storage (dir != NULL): LMDB environment in <dir>/raft, named databases
  * "meta" (term, vote), "log" (u64 big-endian index -> u64le term, u8 type,
- * payload) and "snap" (the last snapshot). Every write is committed (synced)
- * on the loop before the call returns, so appends are durable before their
- * (deferred) callback, and truncate / snapshot_put are naturally ordered
- * after earlier appends. The log is also kept in memory; the snapshot data
- * is not (load and snapshot_get copy it out of the map for raft, snapshot_put
- * writes raft's buffers straight into it; above 64 MiB in 64 MiB pieces).
+ * payload) and "snap" (the last snapshot). Writes (append, truncate,
+ * term/vote, snapshot_put, bootstrap, recover) are queued in raft's order;
+ * the writer takes everything queued and commits it in one transaction (one
+ * sync), so the appends of many raft_apply calls share a commit. Then the
+ * completions (append, snapshot_put callbacks) go back to the loop in order:
+ * an append is durable before its callback, truncate and snapshot_put land
+ * after the appends before them. set_term, set_vote, bootstrap and recover
+ * wait for their commit (raft needs them durable on return). The writer is a
+ * thread with real timers (the loop collects its results on a 1 ms poll
+ * while writes are out: the io has no cross-thread wake-up of the loop), and
+ * the loop itself at its next turn with virtual timers (deterministic). After
+ * a failed commit every later write fails too (no holes in the log); failed
+ * appends complete newest first. Reads (load at start, snapshot_get) run on
+ * the loop in read transactions. Close commits what is queued, joins the
+ * writer, then finishes what is pending. The log is also kept in memory; the
+ * snapshot data is not (load and snapshot_get copy it out of the map for
+ * raft; the writer copies raft's buffers straight into it, so a large
+ * snapshot_put does not hold up the loop; above 64 MiB in 64 MiB pieces).
  * The map reserves 64 GiB of address space (the file grows only as written)
  * and grows further when full.
  */
@@ -67,7 +81,8 @@
 int swarm__raft_io_new(struct raft_io **out, swarm__timers *timers, const swarm__clock *clock,
                        struct swarm_transport_backend *transport, const char *dir, swarm__err *e);
 
-/* Frees the io: after raft_close's callback, or if raft_init was never called. Closes the links it dialed. */
+/* Frees the io: after raft_close's callback, or if raft_init was never called. Commits writes still queued and
+ * joins the writer thread; closes the links it dialed. */
 void swarm__raft_io_free(struct raft_io *io);
 
 /* The node forwards these from its transport host. */
@@ -78,7 +93,7 @@ void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_trans
 /* Chunked InstallSnapshot knobs (tests make chunks small and timeouts short). */
 #define SWARM__RAFT_CHUNK_SIZE_DEFAULT (4u << 20)
 #define SWARM__RAFT_REASSEMBLY_MS_DEFAULT 30000u
-/* Data bytes per chunk: 0 restores the default; clamped below the transport's message limit. */
+/* Data bytes per chunk: 0 restores the default; a chunk never exceeds the transport's message limit. */
 void swarm__raft_io_set_chunk_size(struct raft_io *io, size_t bytes);
 /* How long a partial snapshot waits for its next chunk: 0 restores the default. */
 void swarm__raft_io_set_reassembly_timeout(struct raft_io *io, unsigned ms);
@@ -94,6 +109,9 @@ typedef struct swarm__raft_io_stats {
     uint64_t chunks_refused;     /* malformed, too big, stale, unexpected or out of order */
     uint64_t snapshots_received; /* complete snapshots handed to raft */
     uint64_t partials_dropped;   /* reassemblies abandoned */
+    uint64_t writes;             /* storage writes queued: append, truncate, term/vote, snapshot (durable only) */
+    uint64_t commits;            /* LMDB transactions committed, one sync each: at most `writes` */
+    uint64_t sync_writes;        /* writes the loop waited for: set_term, set_vote, bootstrap, recover */
 } swarm__raft_io_stats;
 
 void swarm__raft_io_get_stats(swarm__raft_io_stats *out, struct raft_io *io);

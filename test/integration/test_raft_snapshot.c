@@ -1,82 +1,44 @@
 /*
  * InstallSnapshot in chunks (lib/raft/io.c): Raft groups on the in-memory
- * transport and virtual timers, in one thread, with every node's transport
- * wrapped so that a test can cut the network exactly after the k-th chunk;
- * hand-made chunks against the receiver's checks; and large snapshots in
- * LMDB. Set RAFT_SEED to replay a run.
+ * transport and virtual timers, in one thread (test/lib/raftgroup.c), with
+ * every node's transport wrapped so that a test can cut the network exactly
+ * after the k-th chunk; hand-made chunks against the receiver's checks; and
+ * large snapshots in LMDB. Set RAFT_SEED to replay a run.
  */
 #include "test.h"
 
-#include "core/timers.h"
 #include "proto/proto.h"
 #include "raft/io.h"
-#include "raft/raft.h"
-#include "store/store.h"
-#include "transport/transport.h"
+#include "raftgroup.h"
 
-#include <event2/event.h>
 #include <lmdb.h>
-#include <time.h>
 
 #define START_WALL_NS 1796061956000000000LL
 #define NODES 3
 #define CHUNK_TYPE 16 /* io.c's SNAPSHOT_CHUNK message type */
 
-typedef struct group group;
-
 /* What to do to the network when the k-th chunk (counted over all nodes) has been sent. */
 enum { FAULT_NONE, FAULT_DROP_ALL, FAULT_CUT_LINK };
 
-typedef struct node {
-    group *g;
-    char name[16];
-    struct swarm_transport_backend *t; /* the wrapper */
-    swarm__store *store;
-    swarm__raft *raft;
-    swarm__proposer *prop;
-    char dir[512]; /* "" = volatile raft storage */
-    int alive;
-} node;
-
-struct group {
-    struct event_base *base;
-    swarm__timers *timers;
-    const swarm__clock *clock;
-    swarm__mem_network *net;
-    node nodes[NODES];
-    unsigned threshold, trailing;
-    size_t chunk_size;          /* 0: io.c's default */
-    unsigned install_timeout;   /* libraft's install_snapshot_timeout; 0: its default */
-    unsigned reassembly_ms;     /* 0: io.c's default */
+typedef struct group {
+    raftgroup *rg;
     /* Chunk accounting and the one-shot fault. */
     unsigned chunks;
     size_t largest_chunk;
     unsigned fault_after;
     int fault;
     int fault_victim;
-    node *cut_from;    /* FAULT_CUT_LINK: the sender, which then sees its link refuse sends... */
+    int cut_from;      /* FAULT_CUT_LINK: the sender (-1: none), which then sees its link refuse sends... */
     uint64_t cut_link; /* ...until its transport reports the link down */
-};
-
-static uint64_t seed_value(void)
-{
-    static uint64_t seed;
-    if (seed == 0) {
-        const char *env = getenv("RAFT_SEED");
-        seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-        if (seed == 0)
-            seed = 1;
-        printf("# RAFT_SEED=%" PRIu64 "\n", seed);
-    }
-    return seed;
-}
+} group;
 
 /* ------------------------------------------------------------ a transport that counts chunks and injects faults */
 
 typedef struct wrapper {
     struct swarm_transport_backend base;
     struct swarm_transport_backend *inner;
-    node *n;
+    group *g;
+    int i;
 } wrapper;
 
 static struct swarm_transport_backend *inner_of(struct swarm_transport_backend *b)
@@ -111,9 +73,9 @@ static void w_close_link(struct swarm_transport_backend *b, uint64_t link)
 
 static int w_send(struct swarm_transport_backend *b, uint64_t link, const swarm_transport_msg *msg)
 {
-    node *n = ((wrapper *)b)->n;
-    group *g = n->g;
-    if (g->cut_from == n && g->cut_link == link)
+    wrapper *w = (wrapper *)b;
+    group *g = w->g;
+    if (g->cut_from == w->i && g->cut_link == link)
         return SWARM_EUNAVAILABLE; /* as a transport that already knows */
     int rc = inner_of(b)->send(inner_of(b), link, msg);
     const unsigned char *body = msg->body;
@@ -124,13 +86,14 @@ static int w_send(struct swarm_transport_backend *b, uint64_t link, const swarm_
         g->largest_chunk = msg->len;
     if (g->fault != FAULT_NONE && g->chunks == g->fault_after) {
         /* The inner send has returned: the network may be changed under it now. */
+        swarm__mem_network *net = raftgroup_net(g->rg);
         if (g->fault == FAULT_DROP_ALL) {
-            swarm__mem_network_set_drop(g->net, 1.0);
+            swarm__mem_network_set_drop(net, 1.0);
         } else {
-            const char *victim = g->nodes[g->fault_victim].name;
-            CHECK(swarm__mem_network_partition(g->net, n->name, victim) == 0);
-            CHECK(swarm__mem_network_partition(g->net, victim, n->name) == 0);
-            g->cut_from = n;
+            const char *self = raftgroup_name(g->rg, w->i), *victim = raftgroup_name(g->rg, g->fault_victim);
+            CHECK(swarm__mem_network_partition(net, self, victim) == 0);
+            CHECK(swarm__mem_network_partition(net, victim, self) == 0);
+            g->cut_from = w->i;
             g->cut_link = link;
         }
         g->fault = FAULT_NONE;
@@ -161,7 +124,7 @@ static void w_free(struct swarm_transport_backend *b)
     free(b);
 }
 
-static struct swarm_transport_backend *wrap(struct swarm_transport_backend *inner, node *n)
+static struct swarm_transport_backend *wrap(void *payload, int i, struct swarm_transport_backend *inner)
 {
     wrapper *w = calloc(1, sizeof *w);
     CHECK(w != NULL);
@@ -178,340 +141,66 @@ static struct swarm_transport_backend *wrap(struct swarm_transport_backend *inne
     w->base.close = w_close;
     w->base.free = w_free;
     w->inner = inner;
-    w->n = n;
+    w->g = payload;
+    w->i = i;
     return &w->base;
 }
 
-/* ------------------------------------------------------------ transport host */
-
-typedef struct posted {
-    struct event *ev;
-    void (*fn)(void *);
-    void *arg;
-} posted;
-
-static void run_posted(evutil_socket_t fd, short what, void *arg)
+static void link_down(void *payload, int i, uint64_t link)
 {
-    (void)fd;
-    (void)what;
-    posted *p = arg;
-    void (*fn)(void *) = p->fn;
-    void *a = p->arg;
-    event_free(p->ev);
-    free(p);
-    fn(a);
-}
-
-static int host_post(void *ctx, void (*fn)(void *), void *arg)
-{
-    node *n = ctx;
-    posted *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return SWARM_ENOMEM;
-    p->fn = fn;
-    p->arg = arg;
-    p->ev = event_new(n->g->base, -1, 0, run_posted, p);
-    event_active(p->ev, 0, 0);
-    return 0;
-}
-
-static int host_timer(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
-{
-    return swarm__oneshot(((node *)ctx)->g->timers, ms, cb, payload, token);
-}
-
-static void host_cancel(void *ctx, void *token)
-{
-    (void)ctx;
-    swarm__oneshot_cancel(token);
-}
-
-static void host_log(void *ctx, int level, const char *message)
-{
-    (void)ctx;
-    (void)level;
-    (void)message;
-}
-
-static void on_link_up(void *ctx, uint64_t link, const char *addr, int accepted)
-{
-    (void)addr;
-    (void)accepted;
-    node *n = ctx;
-    if (n->raft)
-        swarm__raft_link_up(n->raft, link);
-}
-
-static void on_link_down(void *ctx, uint64_t link)
-{
-    node *n = ctx;
-    if (n->g->cut_from == n && n->g->cut_link == link)
-        n->g->cut_from = NULL;
-    if (n->raft)
-        swarm__raft_link_down(n->raft, link);
-}
-
-static void on_receive(void *ctx, uint64_t link, uint64_t rid, const swarm_transport_msg *msg)
-{
-    (void)rid;
-    node *n = ctx;
-    if (n->raft && msg->type == SWARM__MSG_RAFT)
-        swarm__raft_receive(n->raft, link, msg);
-}
-
-/* ------------------------------------------------------------ virtual time */
-
-static void drain(group *g)
-{
-    for (int i = 0; i < 1000000; i++) {
-        if (event_base_get_num_events(g->base, EVENT_BASE_COUNT_ACTIVE) == 0)
-            return;
-        event_base_loop(g->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
-    }
-}
-
-static int64_t now_ms(group *g)
-{
-    return g->clock->mono_ns(g->clock->data) / 1000000;
-}
-
-static void run(group *g, int64_t ms)
-{
-    int64_t left = ms;
-    drain(g);
-    while (left > 0) {
-        int64_t next = swarm__timers_next_ms(g->timers);
-        int64_t step = next < 0 || next > left ? left : next;
-        swarm__timers_advance(g->timers, step);
-        drain(g);
-        left -= step;
-    }
-}
-
-/* Runs until cond holds (checked at least every 10 virtual ms); elapsed virtual ms, or -1 after max_ms. */
-static int64_t run_until(group *g, int (*cond)(group *, void *), void *arg, int64_t max_ms)
-{
-    int64_t start = now_ms(g);
-    drain(g);
-    while (!cond(g, arg)) {
-        if (now_ms(g) - start >= max_ms)
-            return -1;
-        int64_t next = swarm__timers_next_ms(g->timers);
-        swarm__timers_advance(g->timers, next < 0 || next > 10 ? 10 : next);
-        drain(g);
-    }
-    return now_ms(g) - start;
+    group *g = payload;
+    if (g->cut_from == i && g->cut_link == link)
+        g->cut_from = -1;
 }
 
 /* ------------------------------------------------------------ nodes */
 
-static group *group_new(unsigned threshold, unsigned trailing, size_t chunk_size)
+/* NODES nodes with every transport wrapped; o's threshold, trailing and chunk knobs; the unbatched proposer. */
+static group *group_new(raftgroup_options o)
 {
     group *g = calloc(1, sizeof *g);
-    g->base = event_base_new();
-    g->timers = swarm__timers_virtual(START_WALL_NS, seed_value());
-    g->clock = swarm__timers_clock(g->timers);
-    CHECK(swarm__mem_network_new(&g->net) == 0);
-    swarm__mem_network_set_seed(g->net, seed_value());
-    g->threshold = threshold;
-    g->trailing = trailing;
-    g->chunk_size = chunk_size;
-    for (int i = 0; i < NODES; i++) {
-        g->nodes[i].g = g;
-        snprintf(g->nodes[i].name, sizeof g->nodes[i].name, "n%d", i + 1);
-    }
+    CHECK(g != NULL);
+    g->cut_from = -1;
+    o.nodes = NODES;
+    o.unbatched = 1;
+    o.wrap = wrap;
+    o.link_down = link_down;
+    o.hook_payload = g;
+    g->rg = raftgroup_new(&o, 0);
     return g;
-}
-
-static struct raft_io *io_of(node *n)
-{
-    return swarm__raft_raw(n->raft)->io;
-}
-
-static void node_start(group *g, int i, int bootstrap, const char *dir)
-{
-    node *n = &g->nodes[i];
-    swarm__err e = {0, ""};
-    if (dir != NULL)
-        snprintf(n->dir, sizeof n->dir, "%s", dir);
-    struct swarm_transport_backend *mem;
-    CHECK(swarm__transport_mem_new(&mem, g->net, n->name) == 0);
-    n->t = wrap(mem, n);
-    swarm_transport_host th = {1, n, on_link_up, on_link_down, on_receive, host_post, host_timer, host_cancel,
-                               host_log};
-    CHECK(n->t->open(n->t, &th) == 0);
-    CHECK(n->t->listen(n->t, n->name) == 0);
-    struct swarm_store_backend *b;
-    CHECK(swarm_store_memory_new(&b) == 0);
-    CHECK(swarm__store_open(&n->store, b, &e) == 0);
-    swarm__raft_options o = {0};
-    o.id = (uint64_t)i + 1;
-    o.address = n->name;
-    o.dir = n->dir[0] ? n->dir : NULL;
-    o.timers = g->timers;
-    o.clock = g->clock;
-    o.transport = n->t;
-    o.store = n->store;
-    o.snapshot_threshold = g->threshold;
-    o.snapshot_trailing = g->trailing;
-    if (swarm__raft_new(&n->raft, &o, &e) != 0)
-        test__fail(__FILE__, __LINE__, "raft_new: %s", e.message);
-    swarm__raft_io_set_chunk_size(io_of(n), g->chunk_size);
-    swarm__raft_io_set_reassembly_timeout(io_of(n), g->reassembly_ms);
-    if (g->install_timeout)
-        raft_set_install_snapshot_timeout(swarm__raft_raw(n->raft), g->install_timeout);
-    if (bootstrap)
-        CHECK(swarm__raft_bootstrap(n->raft, &e) == 0);
-    if (swarm__raft_start(n->raft, &e) != 0)
-        test__fail(__FILE__, __LINE__, "raft_start: %s", e.message);
-    CHECK(swarm__proposer_raft_new(&n->prop, n->raft, &e) == 0);
-    n->alive = 1;
-}
-
-static void node_kill(group *g, int i)
-{
-    node *n = &g->nodes[i];
-    if (!n->alive)
-        return;
-    n->alive = 0;
-    n->prop->close(n->prop);
-    n->prop = NULL;
-    swarm__raft_free(n->raft);
-    n->raft = NULL;
-    n->t->close(n->t);
-    n->t->free(n->t);
-    n->t = NULL;
-    swarm__store_close(n->store);
-    n->store = NULL;
-    drain(g);
 }
 
 static void group_free(group *g)
 {
-    for (int i = 0; i < NODES; i++)
-        node_kill(g, i);
-    run(g, 10000); /* pending deliveries and redial timers of the dead run out */
-    swarm__mem_network_free(g->net);
-    swarm__timers_free(g->timers);
-    event_base_free(g->base);
+    raftgroup_free(g->rg);
     free(g);
 }
 
-static int is_leader(group *g, void *arg)
+static struct raft_io *io_of(group *g, int i)
 {
-    node *n = &g->nodes[*(int *)arg];
-    return n->alive && swarm__raft_state(n->raft) == RAFT_LEADER;
+    return swarm__raft_raw(raftgroup_raft(g->rg, i))->io;
 }
 
-static swarm__raft_io_stats stats_of(node *n)
+static int is_leader(raftgroup *rg, void *arg)
+{
+    int i = *(int *)arg;
+    return raftgroup_alive(rg, i) && swarm__raft_state(raftgroup_raft(rg, i)) == RAFT_LEADER;
+}
+
+static swarm__raft_io_stats stats_of(group *g, int i)
 {
     swarm__raft_io_stats st;
-    swarm__raft_io_get_stats(&st, io_of(n));
+    swarm__raft_io_get_stats(&st, io_of(g, i));
     return st;
 }
 
-/* ------------------------------------------------------------ writes */
-
-typedef struct outcome {
-    int done, rc;
-} outcome;
-
-static void proposed(void *payload, int rc, const swarm__err *err, uint64_t index)
-{
-    (void)err;
-    (void)index;
-    outcome *o = payload;
-    o->done = 1;
-    o->rc = rc;
-}
-
-static int outcome_done(group *g, void *arg)
-{
-    (void)g;
-    return ((outcome *)arg)->done;
-}
-
-/* Writes configs "cfg-<k>", k in [from, to), on node i, each carrying `pad` bytes of data; each acknowledged in turn. */
-static void write_range(group *g, int i, int from, int to, size_t pad)
-{
-    char *data = malloc(pad + 1);
-    CHECK(data != NULL);
-    for (int k = from; k < to; k++) {
-        char id[32];
-        for (size_t j = 0; j < pad; j++)
-            data[j] = (char)('a' + (j * 7 + (size_t)k) % 26);
-        data[pad] = '\0';
-        snprintf(id, sizeof id, "cfg-%04d", k);
-        swarm__action a = {SWARM__OP_CREATE, SWARM__KIND_CONFIG,
-                           json_pack("{s:s, s:{s:s, s:s}}", "ID", id, "Spec", "Name", id, "Data", data), 0};
-        outcome o = {0, 0};
-        swarm__err e;
-        int rc = g->nodes[i].prop->propose(g->nodes[i].prop, &a, 1, proposed, &o, &e);
-        json_decref(a.object);
-        CHECK_INT(rc, 0);
-        if (run_until(g, outcome_done, &o, 5000) < 0)
-            test__fail(__FILE__, __LINE__, "write %s not acknowledged", id);
-        CHECK_INT(o.rc, 0);
-    }
-    free(data);
-}
-
-typedef struct change_outcome {
-    int done, rc;
-} change_outcome;
-
-static void changed(void *payload, int rc)
-{
-    change_outcome *o = payload;
-    o->done = 1;
-    o->rc = rc;
-}
-
-static int change_done(group *g, void *arg)
-{
-    (void)g;
-    return ((change_outcome *)arg)->done;
-}
-
-static void add_voter(group *g, int leader, int i, int64_t max_ms)
-{
-    change_outcome o = {0, 0};
-    swarm__err e;
-    if (swarm__raft_add_voter(g->nodes[leader].raft, (uint64_t)i + 1, g->nodes[i].name, changed, &o, &e) != 0)
-        test__fail(__FILE__, __LINE__, "add_voter: %s", e.message);
-    if (run_until(g, change_done, &o, max_ms) < 0)
-        test__fail(__FILE__, __LINE__, "adding n%d did not finish", i + 1);
-    CHECK_INT(o.rc, 0);
-}
-
-/* n1 bootstraps and leads, n2 and n3 join as voters. */
-static void form_group(group *g)
-{
-    int zero = 0;
-    node_start(g, 0, 1, NULL);
-    CHECK(run_until(g, is_leader, &zero, 5000) >= 0);
-    for (int i = 1; i < NODES; i++) {
-        node_start(g, i, 0, NULL);
-        add_voter(g, 0, i, 20000);
-    }
-}
-
-static void partition(group *g, int i)
-{
-    for (int j = 0; j < NODES; j++)
-        if (j != i) {
-            CHECK(swarm__mem_network_partition(g->net, g->nodes[i].name, g->nodes[j].name) == 0);
-            CHECK(swarm__mem_network_partition(g->net, g->nodes[j].name, g->nodes[i].name) == 0);
-        }
-}
-
 /* Node *arg has applied as far as the leader (n1) and restored a snapshot at least once. */
-static int caught_up(group *g, void *arg)
+static int caught_up(raftgroup *rg, void *arg)
 {
-    node *n = &g->nodes[*(int *)arg];
-    return swarm__raft_restores(n->raft) > 0 &&
-           swarm__raft_last_applied(n->raft) == swarm__raft_last_applied(g->nodes[0].raft) &&
-           swarm__store_index(n->store) == swarm__store_index(g->nodes[0].store);
+    int i = *(int *)arg;
+    return swarm__raft_restores(raftgroup_raft(rg, i)) > 0 &&
+           swarm__raft_last_applied(raftgroup_raft(rg, i)) == swarm__raft_last_applied(raftgroup_raft(rg, 0)) &&
+           swarm__store_index(raftgroup_store(rg, i)) == swarm__store_index(raftgroup_store(rg, 0));
 }
 
 /* Node i's store holds exactly node 0's content (dumps compared byte for byte). */
@@ -520,8 +209,8 @@ static void check_same_store(group *g, int i)
     char *a, *b;
     size_t al, bl;
     swarm__err e;
-    CHECK_INT(swarm__store_dump(g->nodes[0].store, &a, &al, &e), 0);
-    CHECK_INT(swarm__store_dump(g->nodes[i].store, &b, &bl, &e), 0);
+    CHECK_INT(swarm__store_dump(raftgroup_store(g->rg, 0), &a, &al, &e), 0);
+    CHECK_INT(swarm__store_dump(raftgroup_store(g->rg, i), &b, &bl, &e), 0);
     int same = al == bl && memcmp(a, b, al) == 0;
     free(a);
     free(b);
@@ -537,46 +226,49 @@ static void check_same_store(group *g, int i)
  */
 static group *lagging_follower(int fault)
 {
-    group *g = group_new(16, 4, 4096);
-    g->install_timeout = 3000;
-    g->reassembly_ms = 1500;
-    form_group(g);
-    write_range(g, 0, 0, 5, 512);
-    partition(g, 2);
-    write_range(g, 0, 5, 65, 512);
-    CHECK(raft_last_index(swarm__raft_raw(g->nodes[0].raft)) > 40);
+    group *g = group_new((raftgroup_options){.snapshot_threshold = 16,
+                                             .snapshot_trailing = 4,
+                                             .chunk_size = 4096,
+                                             .install_timeout_ms = 3000,
+                                             .reassembly_ms = 1500});
+    raftgroup_form(g->rg, NODES, 0);
+    raftgroup_write_range(g->rg, 0, 0, 5, 512);
+    raftgroup_partition(g->rg, 2);
+    raftgroup_write_range(g->rg, 0, 5, 65, 512);
+    CHECK(raft_last_index(swarm__raft_raw(raftgroup_raft(g->rg, 0))) > 40);
     g->chunks = 0;
     g->fault = fault;
     g->fault_after = 3;
     g->fault_victim = 2;
-    swarm__mem_network_heal(g->net, NULL, NULL);
+    swarm__mem_network_heal(raftgroup_net(g->rg), NULL, NULL);
     return g;
 }
 
-static int fault_fired(group *g, void *arg)
+static int fault_fired(raftgroup *rg, void *arg)
 {
-    (void)arg;
-    return g->fault == FAULT_NONE;
+    (void)rg;
+    return ((group *)arg)->fault == FAULT_NONE;
 }
 
 static void finish_catch_up(group *g, int64_t max_ms)
 {
     int victim = 2;
-    int64_t t = run_until(g, caught_up, &victim, max_ms);
+    int64_t t = raftgroup_run_until(g->rg, caught_up, &victim, max_ms);
     if (t < 0) {
-        swarm__raft_io_stats st = stats_of(&g->nodes[2]);
+        swarm__raft_io_stats st = stats_of(g, 2);
         test__fail(__FILE__, __LINE__,
                    "n3 did not catch up: applied %" PRIu64 " of %" PRIu64 ", chunks %" PRIu64 " in, %" PRIu64
                    " refused, %" PRIu64 " partials dropped, %" PRIu64 " snapshots",
-                   swarm__raft_last_applied(g->nodes[2].raft), swarm__raft_last_applied(g->nodes[0].raft),
+                   swarm__raft_last_applied(raftgroup_raft(g->rg, 2)),
+                   swarm__raft_last_applied(raftgroup_raft(g->rg, 0)),
                    st.chunks_received, st.chunks_refused, st.partials_dropped, st.snapshots_received);
     }
     printf("# n3 caught up after %" PRId64 " virtual ms, %u chunks sent, largest message %zu bytes\n", t, g->chunks,
            g->largest_chunk);
     check_same_store(g, 2);
     /* And the group goes on: n3 follows plain appends again. */
-    write_range(g, 0, 65, 70, 512);
-    CHECK(run_until(g, caught_up, &victim, 5000) >= 0);
+    raftgroup_write_range(g->rg, 0, 65, 70, 512);
+    CHECK(raftgroup_run_until(g->rg, caught_up, &victim, 5000) >= 0);
     check_same_store(g, 2);
     check_same_store(g, 1);
 }
@@ -587,7 +279,7 @@ static void test_raft_snapshot__lagging_follower_gets_chunks(void)
 {
     group *g = lagging_follower(FAULT_NONE);
     finish_catch_up(g, 15000);
-    swarm__raft_io_stats in = stats_of(&g->nodes[2]), out = stats_of(&g->nodes[0]);
+    swarm__raft_io_stats in = stats_of(g, 2), out = stats_of(g, 0);
     CHECK(in.snapshots_received >= 1);
     CHECK(in.chunks_received >= 8); /* a snapshot of 30 KiB or more */
     CHECK_INT(in.chunks_refused, 0);
@@ -603,30 +295,30 @@ static void test_raft_snapshot__chunk_loss_is_retried(void)
 {
     group *g = lagging_follower(FAULT_DROP_ALL);
     /* Everything after chunk 3 is lost for a moment (less than an election timeout). */
-    CHECK(run_until(g, fault_fired, NULL, 10000) >= 0);
-    run(g, 300);
-    swarm__mem_network_set_drop(g->net, 0);
+    CHECK(raftgroup_run_until(g->rg, fault_fired, g, 10000) >= 0);
+    raftgroup_run(g->rg, 300);
+    swarm__mem_network_set_drop(raftgroup_net(g->rg), 0);
     /* n3 abandons the partial snapshot once chunks stop coming; the leader sends a new one after its timeout. */
     finish_catch_up(g, 30000);
-    swarm__raft_io_stats in = stats_of(&g->nodes[2]);
+    swarm__raft_io_stats in = stats_of(g, 2);
     CHECK(in.partials_dropped >= 1);
     CHECK(in.snapshots_received >= 1);
-    CHECK(stats_of(&g->nodes[0]).snapshots_sent >= 2);
+    CHECK(stats_of(g, 0).snapshots_sent >= 2);
     group_free(g);
 }
 
 static void test_raft_snapshot__link_drop_mid_snapshot(void)
 {
     group *g = lagging_follower(FAULT_CUT_LINK);
-    CHECK(run_until(g, fault_fired, NULL, 10000) >= 0);
-    run(g, 500);
+    CHECK(raftgroup_run_until(g->rg, fault_fired, g, 10000) >= 0);
+    raftgroup_run(g->rg, 500);
     CHECK_INT(g->chunks, 3); /* the leader's send failed at the next chunk */
-    swarm__raft_io_stats in = stats_of(&g->nodes[2]);
+    swarm__raft_io_stats in = stats_of(g, 2);
     CHECK_INT(in.partials_dropped, 1); /* at the link's loss */
     CHECK_INT(in.snapshots_received, 0);
-    swarm__mem_network_heal(g->net, NULL, NULL);
+    swarm__mem_network_heal(raftgroup_net(g->rg), NULL, NULL);
     finish_catch_up(g, 30000);
-    CHECK(stats_of(&g->nodes[2]).snapshots_received >= 1);
+    CHECK(stats_of(g, 2).snapshots_received >= 1);
     group_free(g);
 }
 
@@ -676,24 +368,23 @@ static void chunk(wire *w, uint64_t term, uint64_t total, uint64_t offset, unsig
 static void feed(group *g, const wire *w, size_t len)
 {
     swarm_transport_msg m = {SWARM__MSG_RAFT, w->buf, len};
-    swarm__raft_receive(g->nodes[0].raft, 4242, &m);
-    drain(g);
+    swarm__raft_receive(raftgroup_raft(g->rg, 0), 4242, &m);
+    raftgroup_run(g->rg, 0);
 }
 
 static void test_raft_snapshot__receiver_checks(void)
 {
-    group *g = group_new(0, 0, 0);
-    g->reassembly_ms = 2000;
+    group *g = group_new((raftgroup_options){.reassembly_ms = 2000});
     int zero = 0;
-    node_start(g, 0, 1, NULL);
-    CHECK(run_until(g, is_leader, &zero, 5000) >= 0);
-    swarm__raft_io_set_snapshot_limit(io_of(&g->nodes[0]), 1 << 20);
+    raftgroup_start(g->rg, 0, RAFTGROUP_BOOTSTRAP, NULL);
+    CHECK(raftgroup_run_until(g->rg, is_leader, &zero, 5000) >= 0);
+    swarm__raft_io_set_snapshot_limit(io_of(g, 0), 1 << 20);
     swarm__raft_io_stats st;
     wire w;
     uint64_t refused = 0;
 #define REFUSED()                                                                                                  \
     do {                                                                                                           \
-        st = stats_of(&g->nodes[0]);                                                                               \
+        st = stats_of(g, 0);                                                                               \
         CHECK_INT(st.chunks_refused, ++refused);                                                                   \
     } while (0)
 
@@ -701,10 +392,10 @@ static void test_raft_snapshot__receiver_checks(void)
     chunk(&w, 1, 1000, 0, 0, 100);
     for (size_t cut = 0; cut < w.len; cut++) {
         feed(g, &w, cut);
-        st = stats_of(&g->nodes[0]);
+        st = stats_of(g, 0);
         CHECK_INT(st.chunks_received, 0);
     }
-    refused = stats_of(&g->nodes[0]).chunks_refused;
+    refused = stats_of(g, 0).chunks_refused;
     CHECK(refused > 0);
     chunk(&w, 1, 1000, 0, 0, 100);
     w.buf[w.len++] = 0; /* trailing byte */
@@ -754,7 +445,7 @@ static void test_raft_snapshot__receiver_checks(void)
     feed(g, &w, w.len);
     chunk(&w, 3, 1000, 0, 0, 100);
     feed(g, &w, w.len);
-    st = stats_of(&g->nodes[0]);
+    st = stats_of(g, 0);
     CHECK_INT(st.chunks_received, 3);
     CHECK_INT(st.partials_dropped, 2);
     chunk(&w, 2, 1000, 0, 0, 100);
@@ -762,7 +453,7 @@ static void test_raft_snapshot__receiver_checks(void)
     REFUSED();
     chunk(&w, 3, 1000, 100, 0, 100); /* the term-3 one continues */
     feed(g, &w, w.len);
-    st = stats_of(&g->nodes[0]);
+    st = stats_of(g, 0);
     CHECK_INT(st.chunks_received, 4);
     chunk(&w, 2, 1000, 200, 0, 100); /* a leftover of the term-2 one: refused, no harm done */
     feed(g, &w, w.len);
@@ -770,19 +461,19 @@ static void test_raft_snapshot__receiver_checks(void)
     CHECK_INT(st.partials_dropped, 2);
     chunk(&w, 3, 1000, 200, 0, 100);
     feed(g, &w, w.len);
-    st = stats_of(&g->nodes[0]);
+    st = stats_of(g, 0);
     CHECK_INT(st.chunks_received, 5);
 
     /* Nothing more for the reassembly timeout: dropped. */
-    run(g, 1000);
-    CHECK_INT(stats_of(&g->nodes[0]).partials_dropped, 2);
-    run(g, 1500);
-    st = stats_of(&g->nodes[0]);
+    raftgroup_run(g->rg, 1000);
+    CHECK_INT(stats_of(g, 0).partials_dropped, 2);
+    raftgroup_run(g->rg, 1500);
+    st = stats_of(g, 0);
     CHECK_INT(st.partials_dropped, 3);
     CHECK_INT(st.snapshots_received, 0);
     CHECK_INT(st.chunks_refused, refused);
     /* The node never noticed. */
-    CHECK(is_leader(g, &zero));
+    CHECK(is_leader(g->rg, &zero));
     group_free(g);
 #undef REFUSED
 }
@@ -792,35 +483,35 @@ static void test_raft_snapshot__receiver_checks(void)
 static void test_raft_snapshot__above_message_limit(void)
 {
     long long t0 = test_now_ms();
-    group *g = group_new(40, 2, 0);
+    group *g = group_new((raftgroup_options){.snapshot_threshold = 40, .snapshot_trailing = 2});
     char d1[512], d2[512];
     snprintf(d1, sizeof d1, "%s", test_tmpdir());
     snprintf(d2, sizeof d2, "%s", test_tmpdir());
     int zero = 0, one = 1;
-    node_start(g, 0, 1, d1);
-    CHECK(run_until(g, is_leader, &zero, 5000) >= 0);
+    raftgroup_start(g->rg, 0, RAFTGROUP_BOOTSTRAP, d1);
+    CHECK(raftgroup_run_until(g->rg, is_leader, &zero, 5000) >= 0);
     /* 42 configs of 2 MiB: the snapshot taken at 40 applied entries holds ~80 MiB. */
-    write_range(g, 0, 0, 42, 2u << 20);
+    raftgroup_write_range(g->rg, 0, 0, 42, 2u << 20);
     char *dump;
     size_t len;
     swarm__err e;
-    CHECK_INT(swarm__store_dump(g->nodes[0].store, &dump, &len, &e), 0);
+    CHECK_INT(swarm__store_dump(raftgroup_store(g->rg, 0), &dump, &len, &e), 0);
     free(dump);
     printf("# store of %zu MiB written in %lld ms\n", len >> 20, test_now_ms() - t0);
     /* A new voter can only be sent a snapshot: the log was compacted. */
-    node_start(g, 1, 0, d2);
-    add_voter(g, 0, 1, 60000);
-    CHECK(run_until(g, caught_up, &one, 30000) >= 0);
+    raftgroup_start(g->rg, 1, RAFTGROUP_JOIN, d2);
+    raftgroup_add_voter(g->rg, 0, 1, 60000);
+    CHECK(raftgroup_run_until(g->rg, caught_up, &one, 30000) >= 0);
     check_same_store(g, 1);
-    swarm__raft_io_stats in = stats_of(&g->nodes[1]);
+    swarm__raft_io_stats in = stats_of(g, 1);
     CHECK(in.snapshots_received >= 1);
     CHECK(g->chunks >= (SWARM_TRANSPORT_MAX_MESSAGE / SWARM__RAFT_CHUNK_SIZE_DEFAULT) + 1);
     CHECK(g->largest_chunk <= SWARM__RAFT_CHUNK_SIZE_DEFAULT + 256);
     printf("# %u chunks; n2 caught up at %lld ms\n", g->chunks, test_now_ms() - t0);
     /* n2 restarts from its LMDB: the big snapshot comes back from the map. */
-    node_kill(g, 1);
-    node_start(g, 1, 0, d2);
-    CHECK(run_until(g, caught_up, &one, 30000) >= 0);
+    raftgroup_kill(g->rg, 1);
+    raftgroup_start(g->rg, 1, RAFTGROUP_JOIN, d2);
+    CHECK(raftgroup_run_until(g->rg, caught_up, &one, 30000) >= 0);
     check_same_store(g, 1);
     printf("# n2 restarted from disk at %lld ms\n", test_now_ms() - t0);
     group_free(g);
