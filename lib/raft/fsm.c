@@ -1,108 +1,72 @@
-/* raft_fsm on the store: apply = split the batch, decode, swarm__store_apply_groups; snapshots = whole-store dumps. */
+/* raft_fsm on the store: apply = read the batch, decode, swarm__store_apply_groups_take; snapshots = store dumps. */
 #include "raft/raft.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t get_u32(const unsigned char *p)
+/* Makes room for n outcomes. */
+static int reserve(swarm__raft_fsm_state *st, size_t n)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* How many proposals an entry holds (a bare action list is one), or 0 for a malformed batch. */
-static size_t entry_count(const unsigned char *p, size_t len)
-{
-    if (len < SWARM__RAFT_BATCH_HEADER || memcmp(p, SWARM__RAFT_BATCH_MAGIC, 4) != 0)
-        return 1; /* a bare action list (or garbage: one proposal that fails to decode) */
-    uint32_t count = get_u32(p + 4);
-    if (count == 0 || count > SWARM__RAFT_BATCH_LIMIT)
+    if (n <= st->cap)
         return 0;
-    size_t off = SWARM__RAFT_BATCH_HEADER;
-    for (uint32_t i = 0; i < count; i++) {
-        if (len - off < 4)
-            return 0;
-        uint32_t l = get_u32(p + off);
-        off += 4;
-        if (len - off < l)
-            return 0;
-        off += l;
-    }
-    return off == len ? count : 0;
+    size_t cap = st->cap ? st->cap : 16;
+    while (cap < n)
+        cap *= 2;
+    swarm__store_group *grown = realloc(st->groups, cap * sizeof *grown);
+    if (grown == NULL)
+        return RAFT_NOMEM;
+    st->groups = grown;
+    st->cap = cap;
+    return 0;
 }
 
-/* Decodes proposal i's actions into g (a = NULL, n = 0 when it does not decode); returns the decode rc. */
-static int decode_group(swarm__store_group *g, const unsigned char **cursor, int bare, size_t len, swarm__err *e)
+static void free_actions(swarm__store_group *g, size_t n)
 {
-    const unsigned char *p = *cursor;
-    size_t l = len;
-    if (!bare) {
-        l = get_u32(p);
-        p += 4;
+    for (size_t i = 0; i < n; i++) {
+        swarm__actions_free((swarm__action *)g[i].a, g[i].n);
+        g[i].a = NULL;
+        g[i].n = 0;
     }
-    *cursor = p + l;
-    swarm__action *acts = NULL;
-    size_t n = 0;
-    int rc = swarm__actions_decode(&acts, &n, p, l, e);
-    g->a = rc == 0 ? acts : NULL;
-    g->n = rc == 0 ? n : 0;
-    return rc;
 }
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     swarm__raft_fsm_state *st = fsm->data;
-    swarm__raft_outcomes *out = &st->outcomes;
     /* libraft 0.15 sets last_applied after apply returns, so this is the entry's index. */
     uint64_t index = raft_last_applied(st->raft) + 1;
-    const unsigned char *p = buf->base;
-    size_t count = entry_count(p, buf->len);
-    int bare = count == 1 && (buf->len < SWARM__RAFT_BATCH_HEADER || memcmp(p, SWARM__RAFT_BATCH_MAGIC, 4) != 0);
-    swarm__store_group *g = st->groups;
-    if (count > SWARM__RAFT_BATCH_MAX && (g = calloc(count, sizeof *g)) == NULL)
+    swarm__raft_batch_iter it;
+    swarm__raft_batch_iter_init(&it, buf->base, buf->len);
+    if (reserve(st, it.count) != 0)
         return RAFT_NOMEM;
-    /* Proposals that do not decode apply as empty writes, then get their rejection back (deterministic). */
-    unsigned char bad[SWARM__RAFT_BATCH_MAX];
-    const unsigned char *cursor = bare ? p : p + SWARM__RAFT_BATCH_HEADER;
-    for (size_t i = 0; i < count; i++) {
-        swarm__err ignored;
-        int rc = decode_group(&g[i], &cursor, bare, buf->len, &ignored);
-        if (i < SWARM__RAFT_BATCH_MAX)
-            bad[i] = rc != 0;
-        if (rc == SWARM_ENOMEM) {
-            count = i;
-            for (size_t k = 0; k < count; k++)
-                swarm__actions_free((swarm__action *)g[k].a, g[k].n);
-            if (g != st->groups)
-                free(g);
+    swarm__store_group *g = st->groups;
+    const unsigned char *bytes;
+    size_t len;
+    /*
+     * A proposal that does not decode keeps its rejection in rc/err, which
+     * the store leaves alone: it applies as nothing, on every replica alike.
+     */
+    for (size_t i = 0; swarm__raft_batch_next(&it, &bytes, &len); i++) {
+        swarm__action *acts = NULL;
+        size_t n = 0;
+        g[i].rc = swarm__actions_decode(&acts, &n, bytes, len, &g[i].err);
+        g[i].a = acts;
+        g[i].n = g[i].rc == 0 ? n : 0;
+        if (g[i].rc == SWARM_ENOMEM) {
+            free_actions(g, i + 1);
             return RAFT_NOMEM;
         }
     }
     swarm__err e;
     /* count 0 (a malformed container) still consumes the index: one write of nothing. */
-    int rc = swarm__store_apply_groups(st->store, index, g, count, &e);
-    for (size_t i = 0; i < count; i++)
-        swarm__actions_free((swarm__action *)g[i].a, g[i].n);
-    if (g != st->groups)
-        free(g);
+    int rc = swarm__store_apply_groups_take(st->store, index, g, it.count, &e);
+    free_actions(g, it.count);
     /* Backend failures consumed nothing: make libraft retry the entry later. */
     if (rc != 0)
         return RAFT_IOERR;
-    out->index = index;
-    out->g = st->groups;
-    out->n = count <= SWARM__RAFT_BATCH_MAX ? count : 0;
-    cursor = bare ? p : p + SWARM__RAFT_BATCH_HEADER;
-    for (size_t i = 0; i < out->n; i++) {
-        swarm__store_group *gi = &st->groups[i];
-        if (bad[i]) {
-            /* Decode again for the message (rare: only a broken proposer writes these). */
-            gi->rc = decode_group(gi, &cursor, bare, buf->len, &gi->err);
-            gi->a = NULL;
-            gi->n = 0;
-        } else {
-            cursor += bare ? buf->len : 4 + get_u32(cursor);
-        }
-    }
-    *result = out;
+    st->outcomes.index = index;
+    st->outcomes.g = g;
+    st->outcomes.n = it.count;
+    *result = &st->outcomes;
     return 0;
 }
 
@@ -160,7 +124,6 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 void swarm__raft_fsm_init(struct raft_fsm *fsm, swarm__raft_fsm_state *st, swarm__store *store, struct raft *r)
 {
     memset(st, 0, sizeof *st);
-    st->outcomes.g = st->groups;
     st->store = store;
     st->raft = r;
     memset(fsm, 0, sizeof *fsm);
@@ -169,4 +132,15 @@ void swarm__raft_fsm_init(struct raft_fsm *fsm, swarm__raft_fsm_state *st, swarm
     fsm->apply = fsm_apply;
     fsm->snapshot = fsm_snapshot;
     fsm->restore = fsm_restore;
+}
+
+void swarm__raft_fsm_close(swarm__raft_fsm_state *st)
+{
+    if (st == NULL)
+        return;
+    free(st->groups);
+    st->groups = NULL;
+    st->cap = 0;
+    st->outcomes.g = NULL;
+    st->outcomes.n = 0;
 }

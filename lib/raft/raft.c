@@ -146,6 +146,7 @@ void swarm__raft_free(swarm__raft *r)
     if (r->inited)
         raft_close(&r->raft, closed_cb); /* our io closes synchronously: done when this returns */
     change_fail_all(r);
+    swarm__raft_fsm_close(&r->fsm_state);
     swarm__raft_io_free(r->io);
     free(r->address);
     free(r);
@@ -417,14 +418,25 @@ static void leave(raft_proposer *p)
         proposer_free(p);
 }
 
-/* Reports rc to b's proposals not reported yet, in order; stops if a callback closes the proposer (unless closing). */
-static void report_rest(raft_proposer *p, batch *b, int rc, const swarm__err *err, int closing)
+/*
+ * Reports to b's proposals not reported yet, in order: proposal i gets its
+ * outcome out->g[i] when out is given, else rc and err. Stops if a callback
+ * closes the proposer (unless closing).
+ */
+static void report_rest(raft_proposer *p, batch *b, const swarm__raft_outcomes *out, int rc, const swarm__err *err,
+                        int closing)
 {
     batch *outer = p->reporting;
     p->reporting = b;
     while (b->reported < b->n && (closing || !p->closed)) {
-        proposal *q = &b->q[b->reported++];
-        q->cb(q->payload, rc, err, 0);
+        size_t i = b->reported++;
+        proposal *q = &b->q[i];
+        if (out == NULL)
+            q->cb(q->payload, rc, err, 0);
+        else if (out->g[i].rc != 0)
+            q->cb(q->payload, out->g[i].rc, &out->g[i].err, 0);
+        else
+            q->cb(q->payload, 0, NULL, out->index);
     }
     p->reporting = outer;
 }
@@ -454,38 +466,21 @@ static void applied_cb(struct raft_apply *req, int status, void *result)
     fly_unlink(p, b);
     p->busy++;
     swarm__err err;
-    const swarm__raft_outcomes *out = result;
-    if (status == 0 && out != NULL && out->n == b->n) {
-        /* The outcomes live in the FSM until its next apply, which no callback can cause synchronously. */
-        batch *outer = p->reporting;
-        p->reporting = b;
-        while (b->reported < b->n && !p->closed) {
-            size_t i = b->reported++;
-            const swarm__store_group *g = &out->g[i];
-            b->q[i].cb(b->q[i].payload, g->rc, g->rc ? &g->err : NULL, g->rc ? 0 : out->index);
-        }
-        p->reporting = outer;
-    } else if (status == 0) {
-        swarm__err_set(&err, SWARM_EUNAVAILABLE, "raft: the entry's outcomes are missing: the outcome is unknown");
-        report_rest(p, b, SWARM_EUNAVAILABLE, &err, 0);
-    } else {
-        int rc = status == RAFT_NOTLEADER ? SWARM_ENOTLEADER : SWARM_EUNAVAILABLE;
-        if (status == RAFT_LEADERSHIPLOST || status == RAFT_SHUTDOWN)
-            swarm__err_set(&err, rc, "leadership was lost: the outcome of the write is unknown");
-        else
-            swarm__err_set(&err, rc, "raft: %s", raft_strerror(status));
-        report_rest(p, b, rc, &err, 0);
+    int rc = 0;
+    /* The outcomes live in the FSM until its next apply, which no callback can cause synchronously. */
+    const swarm__raft_outcomes *out = status == 0 ? result : NULL;
+    if (status == 0 && (out == NULL || out->n != b->n)) {
+        out = NULL; /* not an entry of ours (cannot happen: the FSM reports every proposal of an entry) */
+        rc = swarm__err_set(&err, SWARM_EUNAVAILABLE, "raft: the entry's outcomes are missing: the outcome is unknown");
+    } else if (status == RAFT_LEADERSHIPLOST || status == RAFT_SHUTDOWN) {
+        rc = swarm__err_set(&err, SWARM_EUNAVAILABLE, "leadership was lost: the outcome of the write is unknown");
+    } else if (status != 0) {
+        rc = status == RAFT_NOTLEADER ? SWARM_ENOTLEADER : SWARM_EUNAVAILABLE;
+        swarm__err_set(&err, rc, "raft: %s", raft_strerror(status));
     }
+    report_rest(p, b, out, rc, &err, 0);
     batch_free(b);
     leave(p);
-}
-
-static void put_u32(unsigned char *p, size_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
 }
 
 /* Encodes b as one entry and hands it to libraft: 0 or a RAFT_* code (then nothing was proposed). */
@@ -494,13 +489,9 @@ static int submit(raft_proposer *p, batch *b)
     unsigned char *buf = raft_malloc(b->bytes);
     if (buf == NULL)
         return RAFT_NOMEM;
-    memcpy(buf, SWARM__RAFT_BATCH_MAGIC, 4);
-    put_u32(buf + 4, b->n);
-    size_t off = SWARM__RAFT_BATCH_HEADER;
+    size_t off = swarm__raft_batch_start(buf, (uint32_t)b->n);
     for (size_t i = 0; i < b->n; i++) {
-        put_u32(buf + off, b->q[i].len);
-        memcpy(buf + off + 4, b->q[i].bytes, b->q[i].len);
-        off += 4 + b->q[i].len;
+        off = swarm__raft_batch_put(buf, off, b->q[i].bytes, (uint32_t)b->q[i].len);
         free(b->q[i].bytes);
         b->q[i].bytes = NULL;
     }
@@ -541,7 +532,7 @@ static void flush_cb(void *arg)
                 swarm__err_set(&err, rc, "this node is no longer the Raft leader: the write was not made");
             else
                 swarm__err_set(&err, rc, "raft: apply: %s", raft_strerror(rv));
-            report_rest(p, b, rc, &err, 0);
+            report_rest(p, b, NULL, rc, &err, 0);
             batch_free(b);
         }
     }
@@ -565,27 +556,10 @@ static int raft_propose(swarm__proposer *base, const swarm__action *a, size_t n,
         free(bytes);
         return swarm__err_set(e, SWARM_EINVALID, "raft: the write is too large");
     }
+    /* Unbatched (no flush timer): max_n is 1, so every proposal makes a fresh batch, submitted below. */
     batch *b = p->wait_tail, *fresh = NULL;
-    if (p->flush == NULL) {
-        /* Unbatched: an entry of its own, proposed now (errors are synchronous). */
-        if ((b = calloc(1, sizeof *b)) == NULL || (b->q = malloc(sizeof *b->q)) == NULL) {
-            free(b);
-            free(bytes);
-            return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-        }
-        b->q[0] = (proposal){bytes, len, cb, payload};
-        b->n = b->cap = 1;
-        b->bytes = SWARM__RAFT_BATCH_HEADER + 4 + len;
-        int rv = submit(p, b);
-        if (rv != 0) {
-            batch_free(b);
-            if (rv == RAFT_NOTLEADER)
-                return swarm__err_set(e, SWARM_ENOTLEADER, "this node is not the Raft leader");
-            return swarm__err_set(e, raft_code(rv), "raft: apply: %s", raft_strerror(rv));
-        }
-        return 0;
-    }
-    if (b == NULL || b->n >= p->max_n || b->bytes + 4 + len > p->max_bytes) {
+    size_t need = SWARM__RAFT_BATCH_ITEM_HEADER + len;
+    if (b == NULL || b->n >= p->max_n || b->bytes + need > p->max_bytes) {
         if ((fresh = b = calloc(1, sizeof *b)) == NULL) {
             free(bytes);
             return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
@@ -594,17 +568,29 @@ static int raft_propose(swarm__proposer *base, const swarm__action *a, size_t n,
     }
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 8;
-        proposal *grown = realloc(b->q, (cap < p->max_n ? cap : p->max_n) * sizeof *grown);
+        if (cap > p->max_n)
+            cap = p->max_n;
+        proposal *grown = realloc(b->q, cap * sizeof *grown);
         if (grown == NULL) {
             free(bytes);
             free(fresh);
             return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
         }
         b->q = grown;
-        b->cap = cap < p->max_n ? cap : p->max_n;
+        b->cap = cap;
     }
     b->q[b->n++] = (proposal){bytes, len, cb, payload};
-    b->bytes += 4 + len;
+    b->bytes += need;
+    if (p->flush == NULL) {
+        /* Proposed now: errors are synchronous, and the callback is never called for them. */
+        int rv = submit(p, b);
+        if (rv == 0)
+            return 0;
+        batch_free(b);
+        if (rv == RAFT_NOTLEADER)
+            return swarm__err_set(e, SWARM_ENOTLEADER, "this node is not the Raft leader");
+        return swarm__err_set(e, raft_code(rv), "raft: apply: %s", raft_strerror(rv));
+    }
     if (fresh != NULL) {
         if (p->wait_tail)
             p->wait_tail->next = fresh;
@@ -629,16 +615,16 @@ static void raft_proposer_close(swarm__proposer *base)
     p->busy++;
     /* In proposal order: the batch being reported, the entries in flight, then what was never submitted. */
     if (p->reporting != NULL)
-        report_rest(p, p->reporting, SWARM_ECLOSED, &err, 1);
+        report_rest(p, p->reporting, NULL, SWARM_ECLOSED, &err, 1);
     while (p->fly_head != NULL) {
         batch *b = p->fly_head;
         fly_unlink(p, b); /* libraft's callback frees it later */
-        report_rest(p, b, SWARM_ECLOSED, &err, 1);
+        report_rest(p, b, NULL, SWARM_ECLOSED, &err, 1);
     }
     while (p->wait_head != NULL) {
         batch *b = p->wait_head;
         p->wait_head = b->next;
-        report_rest(p, b, SWARM_ECLOSED, &err, 1);
+        report_rest(p, b, NULL, SWARM_ECLOSED, &err, 1);
         batch_free(b);
     }
     p->wait_tail = NULL;
@@ -660,7 +646,10 @@ static int proposer_new(swarm__proposer **out, swarm__raft *r, const swarm__raft
     p->base.propose = raft_propose;
     p->base.close = raft_proposer_close;
     p->r = r;
-    p->max_n = o && o->max_batch && o->max_batch < SWARM__RAFT_BATCH_MAX ? o->max_batch : SWARM__RAFT_BATCH_MAX;
+    if (o == NULL)
+        p->max_n = 1; /* unbatched */
+    else
+        p->max_n = o->max_batch && o->max_batch < SWARM__RAFT_BATCH_MAX ? o->max_batch : SWARM__RAFT_BATCH_MAX;
     p->max_bytes = o && o->max_batch_bytes ? o->max_batch_bytes : BATCH_BYTES_DEFAULT;
     *out = &p->base;
     return 0;

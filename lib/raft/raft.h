@@ -16,6 +16,7 @@
 #define SWARM_RAFT_RAFT_H
 
 #include "core/timers.h"
+#include "raft/batch.h"
 #include "raft/proposer.h"
 #include "store/store.h"
 #include "swarm/sys/transport.h"
@@ -29,30 +30,23 @@
 /* ------------------------------------------------------------ FSM (fsm.c) */
 
 /*
- * A RAFT_COMMAND entry holds either
- *  - a batch: the magic "SWB" + version byte 1, u32le count (1..SWARM__RAFT_BATCH_LIMIT),
- *    then count times { u32le length, that many bytes of an action list as
- *    swarm__actions_encode makes it } - what the Raft proposer writes; or
- *  - one bare action list (JSON text, starts with '{'): what entries written
- *    before batching hold; applied as a batch of one.
- * Each proposal of an entry is applied in order as its own atomic store write
- * with its own outcome (a rejection never fails its neighbours), all in one
- * store transaction at the entry's index (swarm__store_apply_groups): the
- * store's index stays the Raft index, so replays and snapshot restores skip
- * exactly what they skipped before batching, and a crash never leaves half
- * an entry applied.
+ * A RAFT_COMMAND entry is a batch of proposals (raft/batch.h: what the Raft
+ * proposer writes), or one bare action list (entries written before
+ * batching: applied as a batch of one). Each proposal of an entry is applied
+ * in order as its own atomic store write with its own outcome (a rejection,
+ * or a proposal that does not decode, never fails its neighbours), all in
+ * one store transaction at the entry's index (swarm__store_apply_groups):
+ * the store's index stays the Raft index, so replays and snapshot restores
+ * skip exactly what they skipped before batching, and a crash never leaves
+ * half an entry applied. A malformed batch consumes its index and writes
+ * nothing (no outcomes).
  */
-#define SWARM__RAFT_BATCH_MAGIC "SWB\x01"
-#define SWARM__RAFT_BATCH_HEADER 8 /* magic + count */
-#define SWARM__RAFT_BATCH_MAX 256  /* the proposer's cap on proposals per entry (outcomes kept) */
-#define SWARM__RAFT_BATCH_LIMIT 65536 /* the most a decoder accepts (another build may batch more) */
 
 /*
  * The outcomes of the last applied entry, in FSM-owned memory (libraft hands
- * a pointer to the proposer's callback at once). Proposal i: g[i].rc (0 or
- * the store's rejection) and g[i].err; an accepted one was applied at index.
- * n is 0 when the entry held more than SWARM__RAFT_BATCH_MAX proposals (not
- * ours: applied, outcomes not kept).
+ * a pointer to the proposer's callback at once; valid until the next apply).
+ * Proposal i: g[i].rc (0 or the store's rejection) and g[i].err; an accepted
+ * one was applied at index. n is the number of proposals in the entry.
  */
 typedef struct swarm__raft_outcomes {
     uint64_t index;
@@ -64,7 +58,8 @@ typedef struct swarm__raft_fsm_state {
     swarm__store *store;
     struct raft *raft;
     swarm__raft_outcomes outcomes; /* the last apply's; points into groups */
-    swarm__store_group groups[SWARM__RAFT_BATCH_MAX];
+    swarm__store_group *groups;    /* heap, grown to the largest entry applied; freed by close */
+    size_t cap;
     unsigned restores; /* snapshots restored (for tests) */
 } swarm__raft_fsm_state;
 
@@ -73,8 +68,11 @@ typedef struct swarm__raft_fsm_state {
  * at index raft_last_applied(r)+1 (the entry's index in libraft 0.15);
  * snapshot is swarm__store_dump; restore is swarm__store_restore (skipped
  * when the store already holds that index or later: it is deterministic).
+ * Allocates nothing; swarm__raft_fsm_close frees what apply grew (after
+ * raft_close; NULL allowed).
  */
 void swarm__raft_fsm_init(struct raft_fsm *fsm, swarm__raft_fsm_state *st, swarm__store *store, struct raft *r);
+void swarm__raft_fsm_close(swarm__raft_fsm_state *st);
 
 /* ------------------------------------------------------------ node (raft.c) */
 
@@ -156,7 +154,9 @@ int swarm__raft_recover(swarm__raft *r, swarm__err *e);
  * SWARM_ECLOSED. r (and the timers) must outlive the proposer.
  *
  * swarm__proposer_raft_new: one entry per proposal, handed to raft_apply
- * inside propose (whose errors are then synchronous).
+ * inside propose (whose errors are then synchronous). It is the batched
+ * proposer with batches of one, submitted at once instead of on a timer (the
+ * same code path); tests and `bench_raft --unbatched` use it.
  *
  * swarm__proposer_raft_batched_new: the proposals made during one loop
  * iteration (a 0 ms timer flushes them) go into one entry, up to max_batch
@@ -166,6 +166,8 @@ int swarm__raft_recover(swarm__raft *r, swarm__err *e);
  * leading gets SWARM_ENOTLEADER in its callback if leadership went before
  * the flush (it was not written). Use it where many writes are in flight.
  */
+#define SWARM__RAFT_BATCH_MAX 256 /* the most proposals the proposer puts in one entry */
+
 typedef struct swarm__raft_proposer_options {
     swarm__timers *timers;  /* the node's (required) */
     unsigned max_batch;     /* 0: SWARM__RAFT_BATCH_MAX; at most that */

@@ -218,7 +218,9 @@ typedef struct apply_ctx {
     uint64_t index;
     int rejected; /* the failure is the write's fault (deterministic), not the backend's */
     swarm__err *e;
-    struct undo_log *undo; /* swarm__store_apply_groups: what the current group overwrote, else NULL */
+    struct undo_log *log; /* what the current group overwrote (see group_apply) */
+    int undo;             /* note overwrites in log: the current group has more than one action */
+    int take;             /* the actions' objects are handed over (swarm__store_apply_groups_take) */
 } apply_ctx;
 
 /* ---- undo log: lets one group of a batch be rolled back inside the shared write transaction */
@@ -237,7 +239,7 @@ typedef struct undo_log {
 
 static int undo_note(apply_ctx *c, const char *table, const void *key, size_t key_len)
 {
-    undo_log *u = c->undo;
+    undo_log *u = c->log;
     const void *v = NULL;
     size_t vlen = 0;
     int rc = c->s->b->get(c->t, table, key, key_len, &v, &vlen);
@@ -278,7 +280,7 @@ static void undo_clear(undo_log *u)
 /* Puts back, newest first, what the current group changed. */
 static int undo_rollback(apply_ctx *c)
 {
-    undo_log *u = c->undo;
+    undo_log *u = c->log;
     int rc = 0;
     for (size_t i = u->n; rc == 0 && i-- > 0;) {
         undo_rec *r = &u->r[i];
@@ -395,6 +397,17 @@ static int indexed_fields(apply_ctx *c, swarm__kind k, const json_t *obj, const 
     return 0;
 }
 
+/*
+ * swarm__store_apply_groups_take: an object may be stamped in place when the
+ * action holds the only reference to it and to its "Version" (the only part
+ * the engine changes).
+ */
+static int taken(const apply_ctx *c, const json_t *obj)
+{
+    const json_t *ver = json_object_get(obj, "Version");
+    return c->take && obj->refcount == 1 && (ver == NULL || ver->refcount == 1);
+}
+
 static int apply_one(apply_ctx *c, const swarm__action *a, queued *ev)
 {
     if (a->op < SWARM__OP_CREATE || a->op > SWARM__OP_PATCH)
@@ -457,6 +470,8 @@ static int apply_one(apply_ctx *c, const swarm__action *a, queued *ev)
                     obj = NULL;
                 }
             }
+        } else if (taken(c, a->object)) {
+            obj = json_incref(a->object); /* stamped in place and kept: no copy */
         } else {
             obj = json_deep_copy(a->object);
         }
@@ -545,104 +560,69 @@ static int enqueue(swarm__store *s, queued *evs, size_t n)
     return 0;
 }
 
-static void free_events(queued *evs, size_t n)
+/* Drops the references of n events (not the array). */
+static void drop_events(queued *evs, size_t n)
 {
-    for (size_t i = 0; evs != NULL && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         json_decref(evs[i].object);
         json_decref(evs[i].old);
     }
-    free(evs);
 }
 
-int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, size_t n, swarm__err *e)
+/*
+ * Applies group g's actions, their events into evs. A rejection leaves
+ * nothing of the group in the transaction (its events dropped, *its* writes
+ * undone) and returns the rejection with c->rejected set; any other failure
+ * dooms the whole transaction.
+ *
+ * Undo invariant: apply_one makes every rejection check before its own first
+ * write (its later steps can fail only on the backend, which aborts the whole
+ * transaction). So a group of one action that is rejected has written
+ * nothing, and only groups of several actions, whose earlier actions may have
+ * written, need the undo log (a read and an allocation per key written).
+ */
+static int group_apply(apply_ctx *c, const swarm__store_group *g, queued *evs)
 {
-    if (index <= s->index)
-        return 0; /* already applied: a replay */
-    if (a == NULL && n > 0)
-        return swarm__err_set(e, SWARM_EINVALID, "store: no actions given");
-    if (s->n_snaps > 0)
-        return swarm__err_set(e, SWARM_EBUSY, "store: cannot write while a read snapshot is open");
-    queued *evs = n ? calloc(n, sizeof *evs) : NULL;
-    if (n && evs == NULL)
-        return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-
-    apply_ctx c = {s, NULL, index, 0, e, NULL};
-    int rc = s->b->begin(s->b, 1, &c.t);
-    if (rc != 0) {
-        free(evs);
-        return backend_err(e, rc, "begin a write");
-    }
+    c->rejected = 0;
+    c->undo = g->n > 1;
     size_t done = 0;
-    for (; rc == 0 && done < n; done++)
-        if ((rc = apply_one(&c, &a[done], &evs[done])) != 0)
+    int rc = 0;
+    for (; done < g->n; done++)
+        if ((rc = apply_one(c, &g->a[done], &evs[done])) != 0)
             break;
-    if (rc == 0 && (rc = write_index(s, c.t, index, e)) == 0) {
-        if ((rc = s->b->commit(c.t)) != 0)
-            rc = backend_err(e, rc, "commit");
-        c.t = NULL;
+    drop_events(evs, rc != 0 ? done : 0);
+    int brc = rc != 0 && c->rejected && c->undo ? undo_rollback(c) : 0;
+    if (brc != 0) {
+        c->rejected = 0; /* the rollback failed: the whole transaction goes */
+        rc = backend_err(c->e, brc, "roll back a rejected write");
     }
-    if (c.t != NULL)
-        s->b->abort(c.t);
-    if (rc != 0) {
-        free_events(evs, done);
-        if (!c.rejected)
-            return rc; /* the backend failed: nothing changed, a retry may work */
-        /* A rejected write still consumes its index, so that replaying it is a no-op. */
-        swarm__err be;
-        swarm_store_txn *t;
-        int brc = s->b->begin(s->b, 1, &t);
-        if (brc != 0)
-            return backend_err(e, brc, "begin a write");
-        if ((brc = write_index(s, t, index, &be)) != 0) {
-            s->b->abort(t);
-            return swarm__err_set(e, brc, "%s", be.message);
-        }
-        if ((brc = s->b->commit(t)) != 0)
-            return backend_err(e, brc, "commit");
-        s->index = index;
-        return rc;
-    }
-    s->index = index;
-
-    if (n > 0 && has_live_watch(s)) {
-        int was_empty = s->q_head == s->q_len;
-        if (enqueue(s, evs, n) != 0) {
-            /* The write is durable; only the events are lost. Watchers must resync. */
-            free_events(evs, n);
-            return 0;
-        }
-        free(evs);
-        if (was_empty && !s->delivering && s->notify != NULL)
-            s->notify(s->notify_payload);
-    } else {
-        free_events(evs, n);
-    }
-    return 0;
+    undo_clear(c->log);
+    return rc;
 }
 
-int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
-                              swarm__err *e)
+static int apply_groups(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups, int take,
+                        swarm__err *e)
 {
-    for (size_t i = 0; i < n_groups; i++) {
-        g[i].rc = 0;
-        g[i].err.code = 0;
-        g[i].err.message[0] = '\0';
-    }
+    for (size_t i = 0; i < n_groups; i++)
+        if (g[i].rc == 0) {
+            g[i].err.code = 0;
+            g[i].err.message[0] = '\0';
+        }
     if (index <= s->index)
         return 0; /* already applied: a replay */
     size_t total = 0;
     for (size_t i = 0; i < n_groups; i++) {
-        if (g[i].a == NULL && g[i].n > 0)
+        if (g[i].rc == 0 && g[i].a == NULL && g[i].n > 0)
             return swarm__err_set(e, SWARM_EINVALID, "store: no actions given");
-        total += g[i].n;
+        total += g[i].rc == 0 ? g[i].n : 0;
     }
     if (s->n_snaps > 0)
         return swarm__err_set(e, SWARM_EBUSY, "store: cannot write while a read snapshot is open");
     queued *evs = total ? calloc(total, sizeof *evs) : NULL;
     if (total && evs == NULL)
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-    undo_log undo = {NULL, 0, 0};
-    apply_ctx c = {s, NULL, index, 0, e, &undo};
+    undo_log log = {NULL, 0, 0};
+    apply_ctx c = {s, NULL, index, 0, e, &log, 0, take};
     int rc = s->b->begin(s->b, 1, &c.t);
     if (rc != 0) {
         free(evs);
@@ -650,33 +630,18 @@ int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_grou
     }
     size_t kept = 0; /* events of the groups applied so far */
     for (size_t i = 0; rc == 0 && i < n_groups; i++) {
-        size_t done = 0;
-        c.rejected = 0;
+        if (g[i].rc != 0)
+            continue; /* rejected by the caller already */
         c.e = &g[i].err;
-        for (; rc == 0 && done < g[i].n; done++)
-            if ((rc = apply_one(&c, &g[i].a[done], &evs[kept + done])) != 0)
-                break;
+        rc = group_apply(&c, &g[i], evs + kept);
         if (rc == 0) {
-            kept += done;
+            kept += g[i].n;
+        } else if (c.rejected) {
+            g[i].rc = rc; /* a rejected group leaves nothing behind; its neighbours are kept */
+            rc = 0;
         } else {
-            for (size_t k = kept; k < kept + done; k++) {
-                json_decref(evs[k].object);
-                json_decref(evs[k].old);
-                memset(&evs[k], 0, sizeof evs[k]);
-            }
-            if (!c.rejected) {
-                swarm__err_set(e, rc, "%s", g[i].err.message); /* the backend failed: the whole batch */
-                break;
-            }
-            g[i].rc = rc;
-            /* A rejected group leaves nothing behind; its neighbours are kept. */
-            c.e = e;
-            if ((rc = undo_rollback(&c)) != 0) {
-                rc = backend_err(e, rc, "roll back a rejected write");
-                break;
-            }
+            swarm__err_set(e, rc, "%s", g[i].err.message); /* the backend failed: the whole batch */
         }
-        undo_clear(&undo);
     }
     c.e = e;
     if (rc == 0 && (rc = write_index(s, c.t, index, e)) == 0) {
@@ -686,26 +651,47 @@ int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_grou
     }
     if (c.t != NULL)
         s->b->abort(c.t);
-    undo_clear(&undo);
-    free(undo.r);
+    free(log.r);
     if (rc != 0) {
-        free_events(evs, kept);
+        drop_events(evs, kept);
+        free(evs);
         return rc; /* nothing changed, a retry may work */
     }
     s->index = index;
-    if (kept > 0 && has_live_watch(s)) {
-        int was_empty = s->q_head == s->q_len;
-        if (enqueue(s, evs, kept) != 0) {
-            free_events(evs, kept); /* the write is durable; only the events are lost */
-            return 0;
-        }
+    if (kept > 0 && has_live_watch(s) && enqueue(s, evs, kept) == 0) {
         free(evs);
-        if (was_empty && !s->delivering && s->notify != NULL)
-            s->notify(s->notify_payload);
-    } else {
-        free_events(evs, kept);
+        if (s->q_len - s->q_head == kept && !s->delivering && s->notify != NULL)
+            s->notify(s->notify_payload); /* the queue was empty */
+        return 0;
     }
+    /* No watcher, or the events could not be queued (the write is durable; watchers must resync). */
+    drop_events(evs, kept);
+    free(evs);
     return 0;
+}
+
+int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
+                              swarm__err *e)
+{
+    return apply_groups(s, index, g, n_groups, 0, e);
+}
+
+int swarm__store_apply_groups_take(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
+                                   swarm__err *e)
+{
+    return apply_groups(s, index, g, n_groups, 1, e);
+}
+
+int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, size_t n, swarm__err *e)
+{
+    swarm__store_group g = {a, n, 0, {0, ""}};
+    int rc = apply_groups(s, index, &g, 1, 0, e);
+    if (rc == 0 && g.rc != 0) {
+        rc = g.rc;
+        if (e != NULL)
+            *e = g.err;
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -105,7 +105,7 @@ int swarm__store_backend_known(const char *name);
  * object"), and fails the whole list on the first problem with nothing
  * written except the applied index. On success, queues watch events.
  * Returns 0, the rejection code (with e), or SWARM_EBACKEND/EIO on backend
- * failure (nothing written).
+ * failure (nothing written). It is swarm__store_apply_groups with one group.
  */
 int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, size_t n, swarm__err *e);
 
@@ -113,7 +113,7 @@ int swarm__store_apply(swarm__store *s, uint64_t index, const swarm__action *a, 
 typedef struct swarm__store_group {
     const swarm__action *a;
     size_t n;
-    int rc;         /* out: 0 or the rejection, as swarm__store_apply would return it */
+    int rc;         /* in: 0 to apply the group, else skip it (see below); out: 0 or the rejection */
     swarm__err err; /* out: the rejection's message when rc != 0 */
 } swarm__store_group;
 
@@ -127,10 +127,27 @@ typedef struct swarm__store_group {
  * and every event carries it. Returns 0 once committed (whatever the groups'
  * outcomes; the index is consumed), or a backend failure (nothing written,
  * the outcomes mean nothing: the caller may retry). index <= the store's
- * index: a replay, no-op returning 0 with every rc 0.
+ * index: a replay, no-op returning 0.
+ *
+ * A group whose rc is not 0 on input is a write the caller rejected already
+ * (say, a proposal that did not decode): it is skipped, its a/n are not
+ * read, and its rc and err are left as they are. The others get rc 0 (err
+ * cleared) or their rejection, replays included. So set rc = 0 on every
+ * group to apply before reusing an array.
  */
 int swarm__store_apply_groups(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
                               swarm__err *e);
+
+/*
+ * swarm__store_apply_groups that takes over the actions' objects: an object
+ * that nobody else references (its refcount is 1: the action's reference,
+ * as after swarm__actions_decode; and so is its "Version" member's, if any)
+ * gets its Version.Index set in place and is kept as the event's object
+ * instead of being deep-copied; others are copied as usual. After the call the caller may only drop its references
+ * (swarm__actions_free); it must not read the objects.
+ */
+int swarm__store_apply_groups_take(swarm__store *s, uint64_t index, swarm__store_group *g, size_t n_groups,
+                                   swarm__err *e);
 
 /*
  * Engine notes (lib/store/store.c):

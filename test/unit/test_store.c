@@ -713,6 +713,140 @@ static void actions_wire(const char *kind)
     }
 }
 
+/*
+ * Batched groups: a rejected group of several actions leaves nothing (objects,
+ * name and task indexes: it is undone inside the shared transaction), a
+ * rejected group of one action writes nothing in the first place (the engine
+ * keeps no undo log for it), neighbours are kept, and a group the caller
+ * rejected already (rc != 0 on input) is skipped with its outcome kept.
+ */
+BOTH(groups_rollback)
+static void groups_rollback(const char *kind)
+{
+    swarm__store *s = open_store(kind, NULL);
+    APPLY_OK(s, 1, A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s1", "web"), 0),
+             A(SWARM__OP_CREATE, SWARM__KIND_TASK, TASK("t0", "s1", "n1", "running"), 0));
+    recorder all = {.s = s};
+    CHECK_INT(swarm__store_watch(s, 0, record, &all, &all.self), 0);
+    swarm__action multi[] = {A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s2", "api"), 0),
+                             A(SWARM__OP_CREATE, SWARM__KIND_TASK, TASK("t1", "s2", "n2", "running"), 0),
+                             A(SWARM__OP_UPDATE, SWARM__KIND_SERVICE, SVC("s1", "www"), 0),
+                             A(SWARM__OP_DELETE, SWARM__KIND_TASK, "{\"ID\":\"t0\"}", 0),
+                             A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s3", "API"), 0)}; /* name taken by s2 */
+    swarm__action dup[] = {A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s1", "other"), 0)};
+    swarm__action api[] = {A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s4", "api"), 0)};
+    swarm__action stale[] = {A(SWARM__OP_UPDATE, SWARM__KIND_SERVICE, SVC("s1", "www"), 9)};
+    swarm__action skipped[] = {A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s9", "nine"), 0)};
+    swarm__action task[] = {A(SWARM__OP_CREATE, SWARM__KIND_TASK, TASK("t2", "s1", "n2", "running"), 0)};
+    swarm__store_group g[] = {
+        {multi, 5, 0, {0, ""}}, {dup, 1, 0, {0, ""}},   {api, 1, 0, {0, ""}},
+        {stale, 1, 0, {0, ""}}, {skipped, 1, SWARM_EINVALID, {SWARM_EINVALID, "caller: bad proposal"}},
+        {task, 1, 0, {0, ""}},  {NULL, 0, 0, {0, ""}},
+    };
+    swarm__err e;
+    CHECK_INT(swarm__store_apply_groups(s, 2, g, 7, &e), 0);
+    CHECK_INT(swarm__store_index(s), 2);
+    CHECK_INT(g[0].rc, SWARM_EEXISTS);
+    CHECK_CONTAINS(g[0].err.message, "name conflicts");
+    CHECK_INT(g[1].rc, SWARM_EEXISTS);
+    CHECK_CONTAINS(g[1].err.message, "service s1 already exists");
+    CHECK_INT(g[2].rc, 0);
+    CHECK_INT(g[3].rc, SWARM_ECONFLICT);
+    CHECK_INT(g[4].rc, SWARM_EINVALID);
+    CHECK_STR(g[4].err.message, "caller: bad proposal");
+    CHECK_INT(g[5].rc, 0);
+    CHECK_INT(g[6].rc, 0);
+    CHECK_STR(g[2].err.message, "");
+    /* Nothing of the multi-action group: objects, names, task indexes. */
+    CHECK(get(s, SWARM__KIND_SERVICE, "s2") == NULL);
+    CHECK(get(s, SWARM__KIND_SERVICE, "s3") == NULL);
+    CHECK(get(s, SWARM__KIND_TASK, "t1") == NULL);
+    CHECK(get(s, SWARM__KIND_SERVICE, "s9") == NULL);
+    CHECK_STR(field(get(s, SWARM__KIND_SERVICE, "s1"), "Spec.Name"), "web");
+    CHECK_STR(field(get(s, SWARM__KIND_SERVICE, "s1"), "Version.Index"), "1");
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t0"), "NodeID"), "n1");
+    CHECK_STR(list_ids(s, SWARM__KIND_TASK, "service", "s2"), "");
+    CHECK_STR(list_ids(s, SWARM__KIND_TASK, "service", "s1"), "t0,t2");
+    CHECK_STR(list_ids(s, SWARM__KIND_TASK, "node", "n2"), "t2");
+    CHECK_STR(list_ids(s, SWARM__KIND_SERVICE, NULL, NULL), "s1,s4");
+    swarm__snap *v;
+    CHECK_INT(swarm__snap_begin(s, &v, &e), 0);
+    CHECK_STR(field(swarm__snap_get_by_name(v, SWARM__KIND_SERVICE, "web"), "ID"), "s1");
+    CHECK_STR(field(swarm__snap_get_by_name(v, SWARM__KIND_SERVICE, "api"), "ID"), "s4");
+    CHECK(swarm__snap_get_by_name(v, SWARM__KIND_SERVICE, "www") == NULL);
+    CHECK(swarm__snap_get_by_name(v, SWARM__KIND_SERVICE, "other") == NULL);
+    swarm__snap_end(v);
+    /* Only the accepted groups' writes make events. */
+    swarm__store_deliver(s);
+    CHECK_STR(all.log, "2:c:service:s4:- 2:c:task:t2:-");
+    /* A replay changes nothing and keeps the skipped group's outcome. */
+    g[0].rc = g[1].rc = g[3].rc = 0;
+    CHECK_INT(swarm__store_apply_groups(s, 2, g, 7, &e), 0);
+    CHECK_INT(g[0].rc, 0);
+    CHECK_INT(g[4].rc, SWARM_EINVALID);
+    CHECK_STR(list_ids(s, SWARM__KIND_SERVICE, NULL, NULL), "s1,s4");
+    /* swarm__store_apply is a group of one: a rejected list consumes its index and leaves nothing. */
+    CHECK_INT(swarm__store_apply(s, 3, multi, 5, &e), SWARM_EEXISTS);
+    CHECK_CONTAINS(e.message, "name conflicts");
+    CHECK_INT(swarm__store_index(s), 3);
+    CHECK(get(s, SWARM__KIND_TASK, "t1") == NULL);
+    CHECK_STR(field(get(s, SWARM__KIND_TASK, "t0"), "NodeID"), "n1");
+    /* One action rejected by its last check (the name index): it had written nothing. */
+    CHECK_INT(APPLY(s, 4, &e, A(SWARM__OP_UPDATE, SWARM__KIND_SERVICE, SVC("s1", "API"), 0)), SWARM_EEXISTS);
+    CHECK_STR(field(get(s, SWARM__KIND_SERVICE, "s1"), "Spec.Name"), "web");
+    CHECK_INT(swarm__snap_begin(s, &v, &e), 0);
+    CHECK_STR(field(swarm__snap_get_by_name(v, SWARM__KIND_SERVICE, "web"), "ID"), "s1");
+    CHECK_STR(field(swarm__snap_get_by_name(v, SWARM__KIND_SERVICE, "api"), "ID"), "s4");
+    swarm__snap_end(v);
+    swarm__action *lists[] = {multi, dup, api, stale, skipped, task};
+    size_t sizes[] = {5, 1, 1, 1, 1, 1};
+    for (size_t i = 0; i < 6; i++)
+        for (size_t k = 0; k < sizes[i]; k++)
+            json_decref(lists[i][k].object);
+    swarm__store_close(s);
+}
+
+typedef struct object_seen {
+    const json_t *objects[4];
+    int n;
+} object_seen;
+
+static void see_object(const swarm__event *ev, void *payload)
+{
+    object_seen *o = payload;
+    if (o->n < 4)
+        o->objects[o->n++] = ev->object;
+}
+
+/* apply_groups_take: a handed-over object is stamped in place and kept (no copy); a shared one is copied. */
+BOTH(groups_take)
+static void groups_take(const char *kind)
+{
+    swarm__store *s = open_store(kind, NULL);
+    object_seen seen = {{NULL}, 0};
+    CHECK_INT(swarm__store_watch(s, 0, see_object, &seen, NULL), 0);
+    swarm__action own[] = {A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s1", "web"), 0)};
+    swarm__action shared[] = {A(SWARM__OP_CREATE, SWARM__KIND_SERVICE, SVC("s2", "api"), 0)};
+    json_t *mine = json_incref(shared[0].object);
+    swarm__store_group g[] = {{own, 1, 0, {0, ""}}, {shared, 1, 0, {0, ""}}};
+    swarm__err e;
+    CHECK_INT(swarm__store_apply_groups_take(s, 5, g, 2, &e), 0);
+    CHECK_INT(g[0].rc, 0);
+    CHECK_INT(g[1].rc, 0);
+    swarm__store_deliver(s);
+    CHECK_INT(seen.n, 2);
+    CHECK(seen.objects[0] == own[0].object); /* kept, not copied */
+    CHECK(seen.objects[1] != shared[0].object);
+    CHECK(json_object_get(mine, "Version") == NULL); /* someone else's too: untouched */
+    json_decref(own[0].object); /* the caller drops its references */
+    json_decref(shared[0].object);
+    json_decref(mine);
+    CHECK_STR(field(get(s, SWARM__KIND_SERVICE, "s1"), "Version.Index"), "5");
+    CHECK_STR(field(get(s, SWARM__KIND_SERVICE, "s2"), "Version.Index"), "5");
+    CHECK_STR(field(get(s, SWARM__KIND_SERVICE, "s1"), "Spec.Name"), "web");
+    swarm__store_close(s);
+}
+
 /* ---------------------------------------------------------------- lmdb only */
 
 static void test_store_lmdb__reopen_keeps_everything(void)
@@ -850,5 +984,7 @@ TEST_MAIN(TEST(test_store_lmdb__backend_basics), TEST(test_store_memory__backend
           TEST(test_store_lmdb__lookup), TEST(test_store_memory__lookup),
           TEST(test_store_lmdb__replay_is_noop), TEST(test_store_memory__replay_is_noop),
           TEST(test_store_lmdb__actions_wire), TEST(test_store_memory__actions_wire),
+          TEST(test_store_lmdb__groups_rollback), TEST(test_store_memory__groups_rollback),
+          TEST(test_store_lmdb__groups_take), TEST(test_store_memory__groups_take),
           TEST(test_store_lmdb__reopen_keeps_everything), TEST(test_store_lmdb__busy),
           TEST(test_store_registry__backends))
