@@ -40,8 +40,6 @@ enum { SWARM__REPLICA_NORMAL = 0, SWARM__REPLICA_BOOTSTRAP = 1, SWARM__REPLICA_R
 int swarm__replica_start(swarm__engine *eng, int mode, swarm__err *e);
 /* Stops leading, fails forwarded calls with SWARM_ECLOSED, frees the member. Safe when not started. */
 void swarm__replica_stop(swarm__engine *eng);
-/* 1 when this node may run a call itself (it leads, or it has no Raft member). */
-int swarm__replica_leading(const swarm__engine *eng);
 
 /* Routes a control call: 0 = run it here; 1 = taken (forwarded or queued; it is answered later). */
 int swarm__replica_route(swarm__engine *eng, rpc_call *call, const json_t *req);

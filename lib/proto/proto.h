@@ -16,7 +16,7 @@
  *     STATUS        one  {"SessionID","Updates"}
  *     ASSIGN        one  manager -> node: dispatcher assignments message
  *   Control (managers only; workers are refused), a follower forwarding to the leader:
- *     CONTROL       req  {"Method","Params"}             -> {"Result", "Index"} (the leader's applied index)
+ *     CONTROL       req  {"Method","Params"}             -> {"Result"}
  *   Raft membership (a node holding a manager certificate, to the leader):
  *     RAFT_JOIN     req  {"Addr"}                        -> {} once it is a voter
  * Requests only the leader answers (CERT_ISSUE, CERT_RENEW, SESSION, HEARTBEAT,
