@@ -22,6 +22,7 @@
 #include "proto/proto.h"
 #include "raft/raft.h"
 #include "store/store.h"
+#include "transport/host.h"
 #include "transport/transport.h"
 
 #include <arpa/inet.h>
@@ -106,13 +107,8 @@ static int parse_list(const char *s, int *out)
 
 /* ------------------------------------------------------------ a node on its own loop */
 
-typedef struct posted {
-    void (*fn)(void *);
-    void *arg;
-    struct posted *next;
-} posted;
-
 typedef struct bnode {
+    swarm__host_loop hl; /* first: the transport's loop services (transport/host.h) */
     int idx;
     swarm__loop *loop;
     swarm__timers *timers;
@@ -124,68 +120,7 @@ typedef struct bnode {
     const char *ca_pem, *cert_pem, *key_pem;
     int unbatched;
     unsigned heartbeat_ms, max_batch;
-    pthread_mutex_t lock;
-    posted *head, *tail;
-    struct event *wake;
 } bnode;
-
-static void drain_posted(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    bnode *n = arg;
-    for (;;) {
-        pthread_mutex_lock(&n->lock);
-        posted *p = n->head;
-        if (p) {
-            n->head = p->next;
-            if (n->head == NULL)
-                n->tail = NULL;
-        }
-        pthread_mutex_unlock(&n->lock);
-        if (p == NULL)
-            return;
-        p->fn(p->arg);
-        free(p);
-    }
-}
-
-static int host_post(void *ctx, void (*fn)(void *), void *arg)
-{
-    bnode *n = ctx;
-    posted *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return SWARM_ENOMEM;
-    p->fn = fn;
-    p->arg = arg;
-    pthread_mutex_lock(&n->lock);
-    if (n->tail)
-        n->tail->next = p;
-    else
-        n->head = p;
-    n->tail = p;
-    pthread_mutex_unlock(&n->lock);
-    event_active(n->wake, 0, 0);
-    return 0;
-}
-
-static int host_timer(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
-{
-    return swarm__oneshot(((bnode *)ctx)->timers, ms, cb, payload, token);
-}
-
-static void host_cancel(void *ctx, void *token)
-{
-    (void)ctx;
-    swarm__oneshot_cancel(token);
-}
-
-static void host_log(void *ctx, int level, const char *message)
-{
-    (void)ctx;
-    (void)level;
-    (void)message;
-}
 
 static void on_link_up(void *ctx, uint64_t link, const char *addr, int accepted)
 {
@@ -260,13 +195,11 @@ static int node_open(loop_call *c)
     bnode *n = c->n;
     swarm__err e = {0, ""};
     n->timers = swarm__timers_libevent(swarm__loop_base(n->loop));
-    n->wake = event_new(swarm__loop_base(n->loop), -1, 0, drain_posted, n);
-    if (n->timers == NULL || n->wake == NULL)
+    if (n->timers == NULL || swarm__host_loop_init(&n->hl, swarm__loop_base(n->loop), n->timers, NULL) != 0)
         die("node", "out of memory");
     if (swarm__transport_nng_new(&n->t) != 0)
         die("nng", "cannot make the transport");
-    swarm_transport_host th = {1, n, on_link_up, on_link_down, on_receive, host_post, host_timer, host_cancel,
-                               host_log};
+    swarm_transport_host th = swarm__host_loop_host(n, on_link_up, on_link_down, on_receive);
     if (n->t->open(n->t, &th) != 0)
         die("nng open", swarm_error_last_message());
     if (n->cert_pem != NULL) {
@@ -354,10 +287,9 @@ static void node_teardown(void *payload)
     swarm__raft_free(n->raft);
     n->raft = NULL;
     n->t->close(n->t);
-    drain_posted(-1, 0, n);
     n->t->free(n->t);
+    swarm__host_loop_close(&n->hl);
     swarm__store_close(n->store);
-    event_free(n->wake);
     swarm__timers_free(n->timers);
 }
 
@@ -520,7 +452,6 @@ static void run_config(const options *o, const certs *cs, int nodes, int infligh
         n->unbatched = o->unbatched;
         n->heartbeat_ms = o->heartbeat_ms;
         n->max_batch = o->max_batch;
-        pthread_mutex_init(&n->lock, NULL);
         snprintf(n->addr, sizeof n->addr, "127.0.0.1:%d", free_port());
         snprintf(n->dir, sizeof n->dir, "%s/n%d", root, i + 1);
         if (mkdir(n->dir, 0700) != 0)
@@ -577,15 +508,6 @@ static void run_config(const options *o, const certs *cs, int nodes, int infligh
 
     for (int i = nodes - 1; i >= 0; i--)
         swarm__loop_stop(ns[i].loop, node_teardown, &ns[i]);
-    for (int i = 0; i < nodes; i++) {
-        pthread_mutex_destroy(&ns[i].lock);
-        posted *p = ns[i].head;
-        while (p) {
-            posted *next = p->next;
-            free(p);
-            p = next;
-        }
-    }
     free(ns);
     free(d.slots);
     free(d.lat);

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "model/model.h"
 #include "proto/proto.h"
+#include "transport/host.h"
 #include "transport/transport.h"
 
 #include <errno.h>
@@ -183,76 +184,11 @@ void swarm__cluster_public(json_t *cluster)
 
 /* ------------------------------------------------------------ transport host */
 
-typedef struct posted {
-    void (*fn)(void *);
-    void *arg;
-    struct posted *next;
-} posted;
-
+/* The transport's ctx: the loop services (first, see transport/host.h), then the engine. */
 typedef struct host_ctx {
+    swarm__host_loop loop;
     swarm__engine *eng;
-    pthread_mutex_t lock;
-    posted *head, *tail;
-    struct event *wake;
 } host_ctx;
-
-static void drain_posted(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    host_ctx *h = arg;
-    for (;;) {
-        pthread_mutex_lock(&h->lock);
-        posted *p = h->head;
-        if (p) {
-            h->head = p->next;
-            if (h->head == NULL)
-                h->tail = NULL;
-        }
-        pthread_mutex_unlock(&h->lock);
-        if (p == NULL)
-            break;
-        p->fn(p->arg);
-        free(p);
-    }
-}
-
-static int host_post(void *ctx, void (*fn)(void *), void *arg)
-{
-    host_ctx *h = ctx;
-    posted *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return SWARM_ENOMEM;
-    p->fn = fn;
-    p->arg = arg;
-    pthread_mutex_lock(&h->lock);
-    if (h->tail)
-        h->tail->next = p;
-    else
-        h->head = p;
-    h->tail = p;
-    pthread_mutex_unlock(&h->lock);
-    event_active(h->wake, 0, 0);
-    return 0;
-}
-
-static int host_timer_start(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
-{
-    host_ctx *h = ctx;
-    return swarm__oneshot(h->eng->timers, ms, cb, payload, token);
-}
-
-static void host_timer_cancel(void *ctx, void *token)
-{
-    (void)ctx;
-    swarm__oneshot_cancel(token);
-}
-
-static void host_log(void *ctx, int level, const char *message)
-{
-    (void)ctx;
-    swarm__log(level, "transport", "%s", message);
-}
 
 static void join_link_up(swarm__engine *eng, uint64_t link);
 static void join_link_down(swarm__engine *eng, uint64_t link);
@@ -314,10 +250,7 @@ static host_ctx *host_new(swarm__engine *eng)
     if (h == NULL)
         return NULL;
     h->eng = eng;
-    pthread_mutex_init(&h->lock, NULL);
-    h->wake = event_new(swarm__loop_base(eng->loop), -1, 0, drain_posted, h);
-    if (h->wake == NULL) {
-        pthread_mutex_destroy(&h->lock);
+    if (swarm__host_loop_init(&h->loop, swarm__loop_base(eng->loop), eng->timers, "transport") != 0) {
         free(h);
         return NULL;
     }
@@ -328,9 +261,7 @@ static void host_free(host_ctx *h)
 {
     if (h == NULL)
         return;
-    drain_posted(-1, 0, h); /* nothing may be left behind */
-    event_free(h->wake);
-    pthread_mutex_destroy(&h->lock);
+    swarm__host_loop_close(&h->loop);
     free(h);
 }
 
@@ -341,15 +272,9 @@ static int transport_new(swarm__engine *eng, int join, struct swarm_transport_ba
     host_ctx *h = host_new(eng);
     if (h == NULL)
         return swarm__err_set(e, SWARM_ENOMEM, "out of memory");
-    swarm_transport_host th = {1,
-                               h,
-                               join ? join_host_link_up : host_link_up,
-                               join ? join_host_link_down : host_link_down,
-                               join ? join_host_receive : host_receive,
-                               host_post,
-                               host_timer_start,
-                               host_timer_cancel,
-                               host_log};
+    swarm_transport_host th = swarm__host_loop_host(h, join ? join_host_link_up : host_link_up,
+                                                    join ? join_host_link_down : host_link_down,
+                                                    join ? join_host_receive : host_receive);
     struct swarm_transport_backend *t = NULL;
     int rc = swarm__transport_create(SWARM__TRANSPORT_DEFAULT, &t, e);
     if (rc == 0 && (rc = t->open(t, &th)) != 0)

@@ -9,6 +9,7 @@
 #include "api/replica_int.h"
 
 #include "agent/prove.h"
+#include "raft/io.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "proto/proto.h"
@@ -370,6 +371,11 @@ static void hook_raft(void *payload, uint64_t link, const char *node_id, const s
     swarm__engine *eng = payload;
     if (eng->raft == NULL)
         return;
+    /* A proven manager speaks only for itself. */
+    if (swarm__raft_io_sender(msg) != swarm__raft_id_of(node_id)) {
+        swarm__log_warn("replica", "dropped a Raft message from node %s claiming another member's ID", node_id);
+        return;
+    }
     swarm__members_heard(eng, node_id);
     swarm__raft_receive(eng->raft, link, msg);
 }

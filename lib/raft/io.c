@@ -1983,6 +1983,16 @@ refuse:
     s->stats.chunks_refused++;
 }
 
+uint64_t swarm__raft_io_sender(const swarm_transport_msg *msg)
+{
+    rbuf r = {msg->body, msg->len, 0};
+    if (msg->type != SWARM__MSG_RAFT || r_u8(&r) != WIRE_VERSION)
+        return 0;
+    r_u8(&r);
+    uint64_t id = r_u64(&r);
+    return r.failed ? 0 : id;
+}
+
 void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_transport_msg *msg)
 {
     io_impl *s = impl_of(io);

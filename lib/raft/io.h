@@ -89,6 +89,8 @@ void swarm__raft_io_free(struct raft_io *io);
 void swarm__raft_io_link_up(struct raft_io *io, uint64_t link);
 void swarm__raft_io_link_down(struct raft_io *io, uint64_t link);
 void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_transport_msg *msg);
+/* The Raft ID a RAFT message says it comes from (its header), 0 if it is malformed. */
+uint64_t swarm__raft_io_sender(const swarm_transport_msg *msg);
 
 /* Chunked InstallSnapshot knobs (tests make chunks small and timeouts short). */
 #define SWARM__RAFT_CHUNK_SIZE_DEFAULT (4u << 20)

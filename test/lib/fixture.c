@@ -1,5 +1,7 @@
 #include "fixture.h"
 
+#include "transport/host.h"
+
 #include "agent/agent.h"
 #include "agent/session.h"
 #include "ca/ca.h"
@@ -13,6 +15,7 @@
 #include "model/model.h"
 #include "raft/proposer.h"
 #include "store/store.h"
+#include "transport/host.h"
 #include "transport/transport.h"
 
 #include <event2/event.h>
@@ -23,6 +26,7 @@
 #define START_WALL_NS 1796061956000000000LL /* 2026-11-30T18:05:56Z */
 
 typedef struct host_ctx {
+    swarm__host_loop loop; /* first: the transport's loop services (transport/host.h) */
     fixture *f;
     int worker; /* -1: the manager */
 } host_ctx;
@@ -59,55 +63,6 @@ struct fixture {
 };
 
 /* ------------------------------------------------------------ transport host */
-
-typedef struct posted {
-    struct event *ev;
-    void (*fn)(void *);
-    void *arg;
-} posted;
-
-static void run_posted(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    posted *p = arg;
-    void (*fn)(void *) = p->fn;
-    void *a = p->arg;
-    event_free(p->ev);
-    free(p);
-    fn(a);
-}
-
-static int host_post(void *ctx, void (*fn)(void *), void *arg)
-{
-    fixture *f = ((host_ctx *)ctx)->f;
-    posted *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return SWARM_ENOMEM;
-    p->fn = fn;
-    p->arg = arg;
-    p->ev = event_new(f->base, -1, 0, run_posted, p);
-    event_active(p->ev, 0, 0);
-    return 0;
-}
-
-static int host_timer(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
-{
-    return swarm__oneshot(((host_ctx *)ctx)->f->timers, ms, cb, payload, token);
-}
-
-static void host_cancel(void *ctx, void *token)
-{
-    (void)ctx;
-    swarm__oneshot_cancel(token);
-}
-
-static void host_log(void *ctx, int level, const char *message)
-{
-    (void)ctx;
-    (void)level;
-    (void)message;
-}
 
 static worker *worker_of(host_ctx *h)
 {
@@ -149,7 +104,9 @@ static struct swarm_transport_backend *transport(fixture *f, const char *name, h
     struct swarm_transport_backend *t = NULL;
     if (swarm__transport_mem_new(&t, f->net, name) != 0)
         return NULL;
-    swarm_transport_host th = {1, h, on_link_up, on_link_down, on_receive, host_post, host_timer, host_cancel, host_log};
+    if (swarm__host_loop_init(&h->loop, f->base, f->timers, NULL) != 0)
+        return NULL;
+    swarm_transport_host th = swarm__host_loop_host(h, on_link_up, on_link_down, on_receive);
     if (t->open(t, &th) != 0) {
         t->free(t);
         return NULL;
@@ -299,7 +256,8 @@ static int start_worker(fixture *f, unsigned i)
 {
     worker *w = &f->workers[i];
     swarm__err e;
-    w->host = (host_ctx){f, (int)i};
+    w->host.f = f;
+    w->host.worker = (int)i;
     w->t = transport(f, w->name, &w->host);
     if (w->t == NULL)
         return -1;
@@ -322,6 +280,7 @@ static void stop_worker(worker *w)
     swarm__worker_session_stop(w->session);
     swarm__agent_stop(w->agent, 0);
     w->t->free(w->t);
+    swarm__host_loop_close(&w->host.loop);
     w->session = NULL;
     w->agent = NULL;
     w->t = NULL;
@@ -404,7 +363,8 @@ static int start_manager(fixture *f)
         swarm__nodeserver_new(&f->server, f->timers, f->store, f->proposer, swarm__manager_dispatcher(f->manager),
                               f->clock, f->manager_id, &e) != 0)
         return -1;
-    f->host = (host_ctx){f, -1};
+    f->host.f = f;
+    f->host.worker = -1;
     f->t = transport(f, "manager", &f->host);
     if (f->t == NULL || f->t->listen(f->t, "manager") != 0)
         return -1;
@@ -555,6 +515,7 @@ void fixture_free(fixture *f)
     swarm__manager_stop(f->manager);
     if (f->t)
         f->t->free(f->t);
+    swarm__host_loop_close(&f->host.loop);
     drain(f);
     if (f->deliver_ev)
         event_free(f->deliver_ev);

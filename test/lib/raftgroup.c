@@ -1,5 +1,7 @@
 #include "raftgroup.h"
 
+#include "transport/host.h"
+
 #include "proto/proto.h"
 #include "raft/io.h"
 #include "test.h"
@@ -11,6 +13,7 @@
 #define START_WALL_NS 1796061956000000000LL
 
 typedef struct rnode {
+    swarm__host_loop loop; /* first: the transport's loop services (transport/host.h) */
     raftgroup *g;
     char name[16];
     struct swarm_transport_backend *t;
@@ -51,55 +54,6 @@ static rnode *node_at(raftgroup *g, int i)
 }
 
 /* ------------------------------------------------------------ transport host */
-
-typedef struct posted {
-    struct event *ev;
-    void (*fn)(void *);
-    void *arg;
-} posted;
-
-static void run_posted(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    posted *p = arg;
-    void (*fn)(void *) = p->fn;
-    void *a = p->arg;
-    event_free(p->ev);
-    free(p);
-    fn(a);
-}
-
-static int host_post(void *ctx, void (*fn)(void *), void *arg)
-{
-    rnode *n = ctx;
-    posted *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return SWARM_ENOMEM;
-    p->fn = fn;
-    p->arg = arg;
-    p->ev = event_new(n->g->base, -1, 0, run_posted, p);
-    event_active(p->ev, 0, 0);
-    return 0;
-}
-
-static int host_timer(void *ctx, int64_t ms, void (*cb)(void *), void *payload, void **token)
-{
-    return swarm__oneshot(((rnode *)ctx)->g->timers, ms, cb, payload, token);
-}
-
-static void host_cancel(void *ctx, void *token)
-{
-    (void)ctx;
-    swarm__oneshot_cancel(token);
-}
-
-static void host_log(void *ctx, int level, const char *message)
-{
-    (void)ctx;
-    (void)level;
-    (void)message;
-}
 
 static void on_link_up(void *ctx, uint64_t link, const char *addr, int accepted)
 {
@@ -205,8 +159,8 @@ void raftgroup_start(raftgroup *g, int i, int mode, const char *dir)
     CHECK(swarm__transport_mem_new(&n->t, g->net, n->name) == 0);
     if (g->o.wrap != NULL)
         n->t = g->o.wrap(g->o.hook_payload, i, n->t);
-    swarm_transport_host th = {1, n, on_link_up, on_link_down, on_receive, host_post, host_timer, host_cancel,
-                               host_log};
+    CHECK(swarm__host_loop_init(&n->loop, g->base, g->timers, NULL) == 0);
+    swarm_transport_host th = swarm__host_loop_host(n, on_link_up, on_link_down, on_receive);
     CHECK(n->t->open(n->t, &th) == 0);
     CHECK(n->t->listen(n->t, n->name) == 0);
     struct swarm_store_backend *b;
@@ -257,6 +211,7 @@ void raftgroup_kill(raftgroup *g, int i)
     n->t->close(n->t);
     n->t->free(n->t);
     n->t = NULL;
+    swarm__host_loop_close(&n->loop);
     swarm__store_close(n->store);
     n->store = NULL;
     drain(g);

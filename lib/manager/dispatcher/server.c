@@ -154,14 +154,25 @@ static void set_node_state(swarm__nodeserver *s, const char *node_id, const char
     const char *old_addr = swarm__json_str(node, "Status.Addr");
     if (addr || old_addr)
         json_object_set_new(status, "Addr", json_string(addr ? addr : old_addr));
-    json_t *patch = json_pack("{s:s, s:s, s:o}", "ID", node_id, "UpdatedAt", ts, "Status", status);
+    json_t *desc = NULL;
     if (description) {
-        json_t *desc = json_deep_copy(description);
+        desc = json_deep_copy(description);
         /* The hostname given at join stays unless the node reports one. */
         if (!swarm__json_str(desc, "Hostname") && swarm__json_str(node, "Description.Hostname"))
             json_object_set_new(desc, "Hostname", json_string(swarm__json_str(node, "Description.Hostname")));
-        json_object_set_new(patch, "Description", desc);
     }
+    /* A node coming back as it was (a new session, a new leader) writes nothing: no needless version bump
+     * under a user's read-modify-write of the node. */
+    if (json_equal(status, json_object_get(node, "Status")) &&
+        (desc == NULL || json_equal(desc, json_object_get(node, "Description")))) {
+        json_decref(status);
+        json_decref(desc);
+        json_decref(node);
+        return;
+    }
+    json_t *patch = json_pack("{s:s, s:s, s:o}", "ID", node_id, "UpdatedAt", ts, "Status", status);
+    if (desc)
+        json_object_set_new(patch, "Description", desc);
     json_decref(node);
     patch_node(s, patch);
 }
