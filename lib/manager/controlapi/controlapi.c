@@ -15,7 +15,8 @@ typedef struct pending_reply {
     void *payload;
     swarm__kind kind;
     char id[SWARM__IDBUF];
-    int want_object; /* reply with the object read back after apply */
+    int want_object; /* reply with the object as applied */
+    json_t *created; /* a create's object: the store keeps it as is, with Version.Index = the index */
 } pending_reply;
 
 static void fail(swarm__reply_fn reply, void *payload, const swarm__err *e)
@@ -40,15 +41,19 @@ static const char *ref_of(const json_t *req, swarm__err *e, const char *kind)
 
 static void after_apply(void *arg, int rc, const swarm__err *err, uint64_t index)
 {
-    (void)index;
     pending_reply *p = arg;
     if (rc != 0) {
+        json_decref(p->created);
         p->reply(p->payload, rc, err, NULL);
         free(p);
         return;
     }
     json_t *obj = NULL;
-    if (p->want_object) {
+    if (p->created) {
+        /* No read back: what the store wrote is known. */
+        obj = p->created;
+        json_object_set_new(obj, "Version", json_pack("{s:I}", "Index", (json_int_t)index));
+    } else if (p->want_object) {
         swarm__snap *snap;
         swarm__err e;
         if (open_snap(p->api, &snap, &e) != 0) {
@@ -90,6 +95,8 @@ static void propose_one(swarm__controlapi *api, swarm__op op, swarm__kind kind, 
     snprintf(p->id, sizeof p->id, "%s", swarm__json_str(object, "ID") ? swarm__json_str(object, "ID") : "");
     swarm__action act = {op, kind, object, expect};
     int rc = api->proposer->propose(api->proposer, &act, 1, after_apply, p, &e);
+    if (rc == 0 && op == SWARM__OP_CREATE && want_object)
+        p->created = json_incref(object); /* the proposal holds its own encoded copy */
     json_decref(object);
     if (rc != 0) {
         free(p);
