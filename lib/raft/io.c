@@ -339,6 +339,24 @@ typedef struct io_impl {
     incoming in;
     swarm__timer *reassembly_timer;
     swarm__raft_io_stats stats;
+    /*
+     * libraft 0.15 answers a successful AppendEntries with its whole stored
+     * log (last_stored) as last_log_index, even a stale tail from an older
+     * term beyond what that AppendEntries matched; its leader then believes
+     * this follower holds entries it does not, may count it toward a commit,
+     * and ignores its later rejections (seen with test_raft_chaos seed 23).
+     * The follower's answer is capped to what the AppendEntries it answers
+     * made match: prev_log_index + n_entries (under-reporting is safe: the
+     * leader sends more). ae_match is that bound while libraft handles one
+     * (in recv, or in the append callback of its entries); 0: none.
+     */
+    raft_index ae_match;
+    struct raft *raft; /* the member this io serves (swarm__raft_io_attach), for rollback_guard */
+    struct {
+        const void *req;
+        raft_index match;
+    } *ae_pending;          /* appends in flight -> the bound of the AppendEntries they came from */
+    size_t n_ae_pending, cap_ae_pending;
 } io_impl;
 
 static io_impl *impl_of(struct raft_io *io)
@@ -1081,6 +1099,8 @@ static int writes_reap(struct raft_io *io, int natural)
     return out;
 }
 
+static raft_index ae_take(io_impl *s, const void *req);
+
 static void run_done(void *arg)
 {
     struct raft_io *io = arg;
@@ -1091,7 +1111,9 @@ static void run_done(void *arg)
     while (list != NULL) {
         op *o = list;
         list = o->next;
+        s->ae_match = o->kind == OP_APPEND ? ae_take(s, o->req) : 0;
         run_op(o);
+        s->ae_match = 0;
     }
 }
 
@@ -1375,12 +1397,41 @@ static int m_set_vote(struct raft_io *io, raft_id id)
     return store_meta(io, impl_of(io)->term, id, "set vote");
 }
 
+/* An append made while libraft handles an AppendEntries: its callback answers that AppendEntries. */
+static void ae_remember(io_impl *s, const void *req)
+{
+    if (s->ae_match == 0)
+        return;
+    if (s->n_ae_pending == s->cap_ae_pending) {
+        size_t cap = s->cap_ae_pending ? s->cap_ae_pending * 2 : 16;
+        void *grown = realloc(s->ae_pending, cap * sizeof *s->ae_pending);
+        if (grown == NULL)
+            return; /* uncapped answer: libraft's own behaviour */
+        s->ae_pending = grown;
+        s->cap_ae_pending = cap;
+    }
+    s->ae_pending[s->n_ae_pending].req = req;
+    s->ae_pending[s->n_ae_pending++].match = s->ae_match;
+}
+
+static raft_index ae_take(io_impl *s, const void *req)
+{
+    for (size_t i = 0; i < s->n_ae_pending; i++)
+        if (s->ae_pending[i].req == req) {
+            raft_index m = s->ae_pending[i].match;
+            s->ae_pending[i] = s->ae_pending[--s->n_ae_pending];
+            return m;
+        }
+    return 0;
+}
+
 static int m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[], unsigned n,
                     raft_io_append_cb cb)
 {
     io_impl *s = impl_of(io);
     if (s->closed)
         return RAFT_CANCELED;
+    ae_remember(s, req);
     if (s->broken) { /* a write failed: nothing after it may land (no holes) */
         broken_msg(io);
         return RAFT_IOERR;
@@ -1671,9 +1722,12 @@ static int encode_message(io_impl *s, const struct raft_message *m, wbuf *w)
     }
     case RAFT_IO_APPEND_ENTRIES_RESULT: {
         const struct raft_append_entries_result *p = &m->append_entries_result;
+        raft_index last = p->last_log_index;
+        if (p->rejected == 0 && s->ae_match != 0 && last > s->ae_match)
+            last = s->ae_match; /* see ae_match */
         w_u64(w, p->term);
         w_u64(w, p->rejected);
-        w_u64(w, p->last_log_index);
+        w_u64(w, last);
         break;
     }
     case RAFT_IO_TIMEOUT_NOW: {
@@ -1993,6 +2047,61 @@ uint64_t swarm__raft_io_sender(const swarm_transport_msg *msg)
     return r.failed ? 0 : id;
 }
 
+/*
+ * libraft 0.15 rolls an uncommitted configuration back (when entries that
+ * conflict with it arrive) by reading the last committed configuration's
+ * entry from its in-memory log, and dereferences NULL when a snapshot has
+ * compacted that entry away (fixed upstream in 0.17.1; found by
+ * test_raft_chaos, e.g. RAFT_SEED=7). Before such entries reach it, this does
+ * the rollback itself, from the snapshot's configuration, which is that
+ * committed configuration whenever its entry is older than the in-memory log.
+ */
+static void rollback_guard(io_impl *s, const struct raft_append_entries *ae)
+{
+    struct raft *r = s->raft;
+    if (r == NULL || r->configuration_uncommitted_index == 0 || ae->n_entries == 0)
+        return;
+    raft_index prev = ae->prev_log_index;
+    if (prev > 0) { /* libraft rejects (and deletes nothing) unless the previous entry matches */
+        raft_term t = 0;
+        if (prev >= s->first && prev < s->first + s->n)
+            t = s->log[prev - s->first].term;
+        else if (s->has_snap && prev == s->snap_index)
+            t = s->snap_term;
+        if (t != ae->prev_log_term)
+            return;
+    }
+    raft_index conflict = 0;
+    for (unsigned k = 0; k < ae->n_entries && conflict == 0; k++) {
+        raft_index idx = ae->prev_log_index + 1 + k;
+        if (idx < s->first || idx >= s->first + s->n)
+            break; /* past this log: nothing to delete from there on */
+        if (s->log[idx - s->first].term != ae->entries[k].term)
+            conflict = idx;
+    }
+    if (conflict == 0 || conflict > r->configuration_uncommitted_index || r->configuration_index > r->log.offset)
+        return; /* no rollback, or libraft can read the committed configuration itself */
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    if (!s->has_snap || r->configuration_index != s->snap_conf_index ||
+        swarm__raft_conf_decode(&conf, s->snap_conf, s->snap_conf_len) != 0) {
+        raft_configuration_close(&conf);
+        swarm__log_warn("raft", "cannot roll back an uncommitted configuration: the committed one (index %llu) is gone",
+                        (unsigned long long)r->configuration_index);
+        return;
+    }
+    raft_configuration_close(&r->configuration);
+    r->configuration = conf;
+    r->configuration_uncommitted_index = 0;
+    swarm__log_info("raft", "rolled back the uncommitted configuration at %llu to the committed one at %llu",
+                    (unsigned long long)conflict, (unsigned long long)r->configuration_index);
+}
+
+void swarm__raft_io_attach(struct raft_io *io, struct raft *r)
+{
+    impl_of(io)->raft = r;
+}
+
 void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_transport_msg *msg)
 {
     io_impl *s = impl_of(io);
@@ -2107,7 +2216,12 @@ void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_trans
         }
         return;
     }
+    if (m.type == RAFT_IO_APPEND_ENTRIES) {
+        s->ae_match = m.append_entries.prev_log_index + m.append_entries.n_entries;
+        rollback_guard(s, &m.append_entries);
+    }
     s->recv(io, &m); /* raft takes the entries / snapshot data and conf */
+    s->ae_match = 0;
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -2206,6 +2320,7 @@ void swarm__raft_io_free(struct raft_io *io)
     free(s->address);
     if (s->env != NULL)
         mdb_env_close(s->env);
+    free(s->ae_pending);
     free(s);
     free(io);
 }

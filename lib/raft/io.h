@@ -89,6 +89,8 @@ void swarm__raft_io_free(struct raft_io *io);
 void swarm__raft_io_link_up(struct raft_io *io, uint64_t link);
 void swarm__raft_io_link_down(struct raft_io *io, uint64_t link);
 void swarm__raft_io_receive(struct raft_io *io, uint64_t link, const swarm_transport_msg *msg);
+/* The member this io serves (after raft_init): the io works around a libraft 0.15 defect with it (io.c rollback_guard). */
+void swarm__raft_io_attach(struct raft_io *io, struct raft *r);
 /* The Raft ID a RAFT message says it comes from (its header), 0 if it is malformed. */
 uint64_t swarm__raft_io_sender(const swarm_transport_msg *msg);
 

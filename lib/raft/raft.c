@@ -78,6 +78,7 @@ int swarm__raft_new(swarm__raft **out, const swarm__raft_options *o, swarm__err 
         return e ? e->code : SWARM_EUNAVAILABLE;
     }
     r->inited = 1;
+    swarm__raft_io_attach(r->io, &r->raft);
     raft_set_heartbeat_timeout(&r->raft, hb);
     raft_set_election_timeout(&r->raft, el);
     /* A manager coming back (or cut off) asks first whether it could win: it does not depose a working leader. */
